@@ -1,0 +1,13 @@
+/* status.c: names of the kernel status codes. */
+#include "cam_kernels.h"
+
+const char *ck_status_string(ck_status s) {
+    switch (s) {
+    case CK_OK: return "ok";
+    case CK_ERR_NULL: return "required pointer is NULL";
+    case CK_ERR_SIZE: return "size out of range";
+    case CK_ERR_ARGUMENT: return "invalid argument";
+    case CK_ERR_SCRATCH: return "scratch buffer too small";
+    }
+    return "unknown status";
+}

@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+// camkit: class activation maps and weakly supervised localization, natively.
+// The C kernels live in CSources/ with their header in include/; the
+// pipeline is Swift. System libraries are found through pkg-config, so this
+// manifest needs no unsafe flags and other packages can depend on it; the
+// Makefile adds what a self-contained libcam.so needs.
+import PackageDescription
+
+let package = Package(
+    name: "camkit",
+    products: [
+        .library(name: "CAMKit", targets: ["CAMKit"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Sources/COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(
+            name: "CCAMKernels",
+            dependencies: ["COpenBLAS"],
+            path: ".",
+            sources: ["CSources"],
+            publicHeadersPath: "include"
+        ),
+        .target(
+            name: "CAMKit",
+            dependencies: ["CCAMKernels"],
+            path: "Sources/CAMKit"
+        ),
+        .testTarget(
+            name: "CAMKitTests",
+            dependencies: ["CAMKit", "CCAMKernels"],
+            path: "Tests/CAMKitTests"
+        ),
+    ]
+)

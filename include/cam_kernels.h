@@ -1,0 +1,272 @@
+/*
+ * cam_kernels.h: the numeric kernels under camkit (internal, but stable).
+ *
+ * These are the hot loops of the engine: im2col/col2im, GEMM, convolution,
+ * pooling, resampling, activations. The Swift pipeline calls them; nothing
+ * else does. They are not part of the published ABI (include/cam.h): libcam.so
+ * hides every ck_* symbol. Still, they are written to the same standard as a
+ * public header, because every later layer stands on them.
+ *
+ * Conventions, stated once for the whole file
+ * -------------------------------------------
+ * - Element type: float32 everywhere. Indices (argmax) are int32_t.
+ * - Layout: NCHW, C order. A tensor of shape [N, C, H, W] is contiguous, with
+ *   strides [C*H*W, H*W, W, 1]. A "plane" is one H x W channel of one image.
+ * - Matrices are row-major. A matrix with `rows` rows and leading dimension
+ *   `ld` stores element (i, j) at [i * ld + j]; ld >= number of columns.
+ * - Sizes are int32_t and must be >= 1 unless a parameter says otherwise
+ *   (pads >= 0). The product of the dimensions of every tensor a call touches
+ *   must stay below CK_MAX_ELEMENTS, so that every BLAS index fits an int.
+ * - Weights follow ONNX: conv weight W is [C_out, C_in / groups, K_h, K_w];
+ *   bias is [C_out] or NULL.
+ * - Padding is four-sided: pad_top, pad_left, pad_bottom, pad_right (ONNX
+ *   `pads` = [top, left, bottom, right]). Dilation d spreads the kernel taps
+ *   d apart, so a kernel of size k covers d * (k - 1) + 1 input positions.
+ * - Forward kernels OVERWRITE their output. Backward kernels ACCUMULATE into
+ *   the input gradient (dx += ...), because a tensor feeding several
+ *   consumers receives the sum of their gradients: zero dx before the first
+ *   backward call that writes it.
+ * - Pointers: inputs and outputs must not overlap unless a function says
+ *   in-place is allowed. No function keeps a pointer after it returns. No
+ *   function allocates memory, except where stated: callers own all buffers.
+ * - Every entry point validates its sizes before touching memory and returns
+ *   a ck_status; on an error nothing has been written.
+ * - Threads: the kernels keep no global state and are safe to call from many
+ *   threads at once on distinct outputs. GEMM may use OpenBLAS's own threads;
+ *   see ck_set_blas_threads.
+ */
+#ifndef CAM_KERNELS_H
+#define CAM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Upper bound on the elements of any tensor or matrix a kernel touches:
+ * BLAS takes int sizes, so nothing may reach 2^31. */
+#define CK_MAX_ELEMENTS ((int64_t)INT32_MAX)
+
+typedef enum ck_status {
+    CK_OK = 0,
+    CK_ERR_NULL = 1,        /* a required pointer was NULL */
+    CK_ERR_SIZE = 2,        /* a size was zero, negative, too large, or the output would be empty */
+    CK_ERR_ARGUMENT = 3,    /* an option out of range (enum, groups that do not divide, ...) */
+    CK_ERR_SCRATCH = 4      /* the scratch buffer is smaller than the call needs */
+} ck_status;
+
+/* A short, static, English description of a status ("size out of range"). */
+const char *ck_status_string(ck_status s);
+
+/* ------------------------------------------------------------------------ */
+/* Activations (activation.c)                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef enum ck_act_kind {
+    CK_ACT_NONE = 0,         /* y = x */
+    CK_ACT_RELU = 1,         /* y = max(x, 0) */
+    CK_ACT_CLIP = 2,         /* y = min(max(x, alpha), beta); ReLU6 is alpha = 0, beta = 6 */
+    CK_ACT_LEAKY_RELU = 3,   /* y = x >= 0 ? x : alpha * x */
+    CK_ACT_SIGMOID = 4,      /* y = 1 / (1 + exp(-x)) */
+    CK_ACT_SILU = 5,         /* y = x * sigmoid(x) */
+    CK_ACT_HARD_SIGMOID = 6, /* y = max(0, min(1, alpha * x + beta)); ONNX defaults alpha = 0.2, beta = 0.5,
+                                PyTorch's Hardsigmoid is alpha = 1/6, beta = 0.5 */
+    CK_ACT_HARD_SWISH = 7    /* y = x * max(0, min(1, x / 6 + 1/2)) (ONNX HardSwish, alpha and beta unused) */
+} ck_act_kind;
+
+/* An activation with its parameters; the meaning of alpha and beta is given
+ * per kind above and is ignored by kinds that take none. */
+typedef struct ck_activation {
+    ck_act_kind kind;
+    float alpha;
+    float beta;
+} ck_activation;
+
+/* y[i] = f(x[i]) for i < n. In-place (y == x) is allowed. */
+ck_status ck_act_forward(const ck_activation *act, const float *x, float *y, int64_t n);
+
+/* dx[i] += dy[i] * f'(x[i]) for i < n, with x the forward INPUT.
+ * At the kinks the derivative follows PyTorch's autograd, so that maps equal
+ * the peers' exactly at ties: ReLU passes where x > 0; Clip where
+ * alpha < x < beta; LeakyReLU uses 1 where x > 0; HardSigmoid passes where
+ * 0 < alpha * x + beta < 1; HardSwish is 0 for x < -3, x / 3 + 1/2 for
+ * -3 <= x <= 3, 1 above. */
+ck_status ck_act_backward(const ck_activation *act, const float *x, const float *dy, float *dx, int64_t n);
+
+/* Softmax over the last axis of a [rows, cols] matrix, computed stably
+ * (max subtracted first). In-place is allowed. */
+ck_status ck_softmax_forward(const float *x, float *y, int32_t rows, int32_t cols);
+
+/* dx += y * (dy - sum_j(dy_j * y_j)) per row, with y the softmax OUTPUT. */
+ck_status ck_softmax_backward(const float *y, const float *dy, float *dx, int32_t rows, int32_t cols);
+
+/* Local response normalization across channels (ONNX LRN), on [n, c, hw]:
+ * y = x / (bias + alpha / size * sum_{c' in window} x_{c'}^2) ^ beta, where the
+ * window holds channels c - floor((size - 1) / 2) .. c + ceil((size - 1) / 2),
+ * clipped to [0, c) (zero padding). size >= 1. */
+ck_status ck_lrn_forward(const float *x, float *y, int32_t n, int32_t c, int32_t hw,
+                         int32_t size, float alpha, float beta, float bias);
+
+/* ------------------------------------------------------------------------ */
+/* GEMM (gemm.c)                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* C = alpha * op(A) * op(B) + beta * C, row-major, through cblas_sgemm.
+ * op(A) is m x k (A is m x k, or k x m when trans_a), op(B) is k x n (B is
+ * k x n, or n x k when trans_b), C is m x n. lda, ldb, ldc are the row
+ * strides of A, B, C as stored. With beta == 0, C need not be initialized. */
+ck_status ck_gemm(int trans_a, int trans_b, int32_t m, int32_t n, int32_t k,
+                  float alpha, const float *a, int32_t lda,
+                  const float *b, int32_t ldb,
+                  float beta, float *c, int32_t ldc);
+
+/* Sets how many threads OpenBLAS uses for every later GEMM in the process
+ * (1 when the caller runs one image per thread; 0 restores OpenBLAS's
+ * default). Returns the previous setting. */
+int ck_set_blas_threads(int threads);
+
+/* ------------------------------------------------------------------------ */
+/* Convolution (im2col.c, conv.c)                                            */
+/* ------------------------------------------------------------------------ */
+
+/* Geometry of one 2-D convolution. The output size follows from it:
+ *   h_out = (h_in + pad_top + pad_bottom - dil_h * (k_h - 1) - 1) / stride_h + 1
+ *   w_out = (w_in + pad_left + pad_right - dil_w * (k_w - 1) - 1) / stride_w + 1
+ * (integer division of a non-negative number), and must be >= 1.
+ * groups divides both c_in and c_out. */
+typedef struct ck_conv2d {
+    int32_t n, c_in, h_in, w_in;     /* input [n, c_in, h_in, w_in] */
+    int32_t c_out;                   /* output [n, c_out, h_out, w_out] */
+    int32_t k_h, k_w;                /* kernel size */
+    int32_t stride_h, stride_w;      /* >= 1 */
+    int32_t dil_h, dil_w;            /* >= 1 */
+    int32_t pad_top, pad_left, pad_bottom, pad_right;   /* >= 0 */
+    int32_t groups;                  /* >= 1 */
+} ck_conv2d;
+
+/* Checks the geometry and gives the output size. */
+ck_status ck_conv2d_output_size(const ck_conv2d *p, int32_t *h_out, int32_t *w_out);
+
+/* The im2col matrix of one group of one image has
+ *   rows = (c_in / groups) * k_h * k_w   (channel-major, then kernel row, then kernel column)
+ *   cols = h_out * w_out                 (output positions in row-major order)
+ * and entry (r, q) is the input sample that tap r sees at output position q,
+ * or 0 where the tap falls in the padding. */
+
+/* Writes the im2col matrix of group `group` of one image. x points at the
+ * image ([c_in, h_in, w_in]; p->n is ignored), col at rows * cols floats. */
+ck_status ck_im2col(const ck_conv2d *p, const float *x, int32_t group, float *col);
+
+/* The adjoint of ck_im2col: adds every entry of col back onto the input
+ * sample it came from (taps in the padding are dropped). dx is one image
+ * [c_in, h_in, w_in]; only the channels of `group` change. */
+ck_status ck_col2im(const ck_conv2d *p, const float *col, int32_t group, float *dx);
+
+/* How a forward convolution is computed. All give the same result up to
+ * float32 summation order. */
+typedef enum ck_conv_algo {
+    CK_CONV_AUTO = 0,       /* 1x1 if it applies, else depthwise if it applies, else im2col */
+    CK_CONV_IM2COL = 1,     /* im2col + GEMM per group; works for every geometry */
+    CK_CONV_1X1 = 2,        /* GEMM straight on the input: 1x1 kernel, stride 1, no padding */
+    CK_CONV_DEPTHWISE = 3   /* direct loop: groups == c_in (c_out a multiple of c_in) */
+} ck_conv_algo;
+
+/* Scratch (in floats) that ck_conv2d_forward / _backward_input need for this
+ * geometry and algorithm: 0 for the 1x1 and depthwise paths, else at most
+ * rows * cols of one group. The engine sizes one buffer for the largest
+ * layer of a model and reuses it, so nothing is allocated per call.
+ * Returns 0 on an invalid geometry as well; call ck_conv2d_output_size to
+ * tell the two apart. */
+size_t ck_conv2d_scratch_floats(const ck_conv2d *p, ck_conv_algo algo);
+
+/* y = act(conv(x, w) + bias), for the whole batch. bias may be NULL (no
+ * bias), act may be NULL (identity): bias and activation are applied in the
+ * same pass over y. scratch must hold ck_conv2d_scratch_floats(p, algo)
+ * floats (it may be NULL when that is 0). CK_ERR_ARGUMENT if `algo` does not
+ * apply to this geometry. */
+ck_status ck_conv2d_forward(const ck_conv2d *p, ck_conv_algo algo,
+                            const float *x, const float *w, const float *bias,
+                            const ck_activation *act, float *y,
+                            float *scratch, size_t scratch_floats);
+
+/* dx += d conv(x, w) / dx applied to dy: per group, col = W_g^T * dy_g, then
+ * col2im (1x1 geometries skip col2im, depthwise ones use a direct loop).
+ * dy is the gradient at the convolution's output BEFORE any fused
+ * activation (apply ck_act_backward first). scratch must hold
+ * ck_conv2d_scratch_floats(p, CK_CONV_AUTO) floats. */
+ck_status ck_conv2d_backward_input(const ck_conv2d *p, const float *w, const float *dy, float *dx,
+                                   float *scratch, size_t scratch_floats);
+
+/* ------------------------------------------------------------------------ */
+/* Pooling (pool.c)                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* Geometry of windowed 2-D pooling on [n, c, h_in, w_in]. Output size per
+ * axis, with span = dil * (k - 1) + 1 and padded = in + pad_begin + pad_end:
+ *   floor mode: out = (padded - span) / stride + 1
+ *   ceil mode:  out = ceil((padded - span) / stride) + 1, then reduced by one
+ *               if the last window would start at or past in + pad_begin
+ *               (PyTorch's and ONNX's rule: no window starts in the end padding).
+ * Requires padded >= span. */
+typedef struct ck_pool2d {
+    int32_t n, c, h_in, w_in;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;                 /* max pooling only; must be 1 for average pooling */
+    int32_t pad_top, pad_left, pad_bottom, pad_right;
+    int32_t ceil_mode;                    /* 0 or 1 */
+    int32_t count_include_pad;            /* average pooling: 1 divides by the window size clipped to
+                                             the padded input, 0 by the number of real samples */
+} ck_pool2d;
+
+ck_status ck_pool2d_output_size(const ck_pool2d *p, int32_t *h_out, int32_t *w_out);
+
+/* Max pooling. Padding never wins (it acts as -infinity). argmax may be
+ * NULL; otherwise it receives, for each output, the index h * w_in + w of
+ * the winning sample inside its input plane: the first maximum in row-major
+ * window order, as PyTorch picks it. A NaN in a window wins, as in PyTorch. */
+ck_status ck_maxpool2d_forward(const ck_pool2d *p, const float *x, float *y, int32_t *argmax);
+
+/* dx[plane][argmax] += dy for every output. */
+ck_status ck_maxpool2d_backward(const ck_pool2d *p, const int32_t *argmax, const float *dy, float *dx);
+
+/* Average pooling, divisor as count_include_pad says. */
+ck_status ck_avgpool2d_forward(const ck_pool2d *p, const float *x, float *y);
+
+/* Spreads dy / divisor over each window's real samples. */
+ck_status ck_avgpool2d_backward(const ck_pool2d *p, const float *dy, float *dx);
+
+/* Global pooling over `planes` planes of `hw` samples each (planes = n * c):
+ * y[i] = mean or max of plane i. argmax (may be NULL) gets the index of the
+ * first maximum in each plane. */
+ck_status ck_global_avgpool_forward(const float *x, float *y, int32_t planes, int32_t hw);
+ck_status ck_global_avgpool_backward(const float *dy, float *dx, int32_t planes, int32_t hw);
+ck_status ck_global_maxpool_forward(const float *x, float *y, int32_t *argmax, int32_t planes, int32_t hw);
+ck_status ck_global_maxpool_backward(const int32_t *argmax, const float *dy, float *dx, int32_t planes, int32_t hw);
+
+/* ------------------------------------------------------------------------ */
+/* Resampling (resize.c)                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef enum ck_resize_mode {
+    /* Half-pixel centers: source f = (d + 0.5) * in / out - 0.5, clamped so
+     * the borders replicate; cv2.resize INTER_LINEAR, torch
+     * interpolate(align_corners=False) without antialiasing. */
+    CK_RESIZE_HALF_PIXEL = 0,
+    /* Corners map to corners: f = d * (in - 1) / (out - 1) (0 when out == 1);
+     * torch UpsamplingBilinear2d, interpolate(align_corners=True). */
+    CK_RESIZE_ALIGN_CORNERS = 1
+} ck_resize_mode;
+
+/* Bilinear resize of one 2-D map [h_in, w_in] -> [h_out, w_out]; separable,
+ * value = (1 - a) * in[i0] + a * in[i1] per axis, rows interpolated first. */
+ck_status ck_resize_bilinear(const float *src, int32_t h_in, int32_t w_in,
+                             float *dst, int32_t h_out, int32_t w_out, ck_resize_mode mode);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAM_KERNELS_H */
