@@ -10,6 +10,11 @@ let package = Package(
     name: "camkit",
     products: [
         .library(name: "CAMKit", targets: ["CAMKit"]),
+        .executable(name: "camkit", targets: ["camkit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -27,8 +32,19 @@ let package = Package(
         ),
         .target(
             name: "CAMKit",
-            dependencies: ["CCAMKernels"],
+            dependencies: [
+                "CCAMKernels",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             path: "Sources/CAMKit"
+        ),
+        .executableTarget(
+            name: "camkit",
+            dependencies: [
+                "CAMKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/camkit"
         ),
         .testTarget(
             name: "CAMKitTests",

@@ -84,7 +84,10 @@ typedef struct ck_activation {
     float beta;
 } ck_activation;
 
-/* y[i] = f(x[i]) for i < n. In-place (y == x) is allowed. */
+/* y[i] = f(x[i]) for i < n. In-place (y == x) is allowed. A NaN input gives
+ * NaN for every kind. CK_ERR_ARGUMENT for an unknown kind, or for Clip
+ * unless alpha <= beta (a NaN bound fails that); CK_ERR_SIZE unless
+ * 1 <= n < CK_MAX_ELEMENTS. The same checks apply to ck_act_backward. */
 ck_status ck_act_forward(const ck_activation *act, const float *x, float *y, int64_t n);
 
 /* dx[i] += dy[i] * f'(x[i]) for i < n, with x the forward INPUT.
@@ -209,7 +212,10 @@ ck_status ck_conv2d_backward_input(const ck_conv2d *p, const float *w, const flo
  *   ceil mode:  out = ceil((padded - span) / stride) + 1, then reduced by one
  *               if the last window would start at or past in + pad_begin
  *               (PyTorch's and ONNX's rule: no window starts in the end padding).
- * Requires padded >= span. */
+ * Requires padded >= span. A size, kernel, stride or dilation below 1, a
+ * negative pad or padded < span is CK_ERR_SIZE; ceil_mode other than 0 or 1
+ * is CK_ERR_ARGUMENT. Pads may exceed the kernel (ONNX allows it), so a
+ * window can lie wholly in the padding; each kernel says what it gives then. */
 typedef struct ck_pool2d {
     int32_t n, c, h_in, w_in;
     int32_t k_h, k_w;
@@ -226,13 +232,26 @@ ck_status ck_pool2d_output_size(const ck_pool2d *p, int32_t *h_out, int32_t *w_o
 /* Max pooling. Padding never wins (it acts as -infinity). argmax may be
  * NULL; otherwise it receives, for each output, the index h * w_in + w of
  * the winning sample inside its input plane: the first maximum in row-major
- * window order, as PyTorch picks it. A NaN in a window wins, as in PyTorch. */
+ * window order, as PyTorch picks it. A NaN in a window wins, as in PyTorch;
+ * with several NaNs argmax is the first of them (PyTorch's CPU kernel reports
+ * the last; the values agree). A window wholly in the padding gives
+ * -infinity and argmax -1. */
 ck_status ck_maxpool2d_forward(const ck_pool2d *p, const float *x, float *y, int32_t *argmax);
 
-/* dx[plane][argmax] += dy for every output. */
+/* dx[plane][argmax] += dy for every output; argmax -1 (a window of padding
+ * only) adds nothing. Any entry outside [-1, h_in * w_in) is
+ * CK_ERR_ARGUMENT, found before dx is touched. */
 ck_status ck_maxpool2d_backward(const ck_pool2d *p, const int32_t *argmax, const float *dy, float *dx);
 
-/* Average pooling, divisor as count_include_pad says. */
+/* Average pooling, divisor as count_include_pad says. As in PyTorch's
+ * avg_pool2d, per axis with start = o * stride - pad_begin, the window is
+ * first clipped to end = min(start + k, in + pad_end): count_include_pad = 1
+ * divides by the product of the (end - start), which counts begin and end
+ * padding but not the part of a ceil-mode window past the end padding;
+ * count_include_pad = 0 by the number of real samples. A window with no real
+ * sample gives 0 (PyTorch's CPU kernel) and passes no gradient back.
+ * CK_ERR_ARGUMENT unless dil_h == dil_w == 1 and count_include_pad is 0 or
+ * 1 (max pooling ignores count_include_pad). */
 ck_status ck_avgpool2d_forward(const ck_pool2d *p, const float *x, float *y);
 
 /* Spreads dy / divisor over each window's real samples. */
@@ -240,7 +259,8 @@ ck_status ck_avgpool2d_backward(const ck_pool2d *p, const float *dy, float *dx);
 
 /* Global pooling over `planes` planes of `hw` samples each (planes = n * c):
  * y[i] = mean or max of plane i. argmax (may be NULL) gets the index of the
- * first maximum in each plane. */
+ * first maximum in each plane (the first NaN, if any). ck_global_maxpool_backward
+ * returns CK_ERR_ARGUMENT, before writing, for any argmax outside [0, hw). */
 ck_status ck_global_avgpool_forward(const float *x, float *y, int32_t planes, int32_t hw);
 ck_status ck_global_avgpool_backward(const float *dy, float *dx, int32_t planes, int32_t hw);
 ck_status ck_global_maxpool_forward(const float *x, float *y, int32_t *argmax, int32_t planes, int32_t hw);
@@ -261,7 +281,11 @@ typedef enum ck_resize_mode {
 } ck_resize_mode;
 
 /* Bilinear resize of one 2-D map [h_in, w_in] -> [h_out, w_out]; separable,
- * value = (1 - a) * in[i0] + a * in[i1] per axis, rows interpolated first. */
+ * value = (1 - a) * in[i0] + a * in[i1] per axis, rows interpolated first:
+ * each output pixel interpolates along its two source rows, then between
+ * them, as cv2 does. Source coordinates are rounded to float32 as cv2 (half
+ * pixel) and torch (align corners) compute them. CK_ERR_ARGUMENT for any
+ * other mode. */
 ck_status ck_resize_bilinear(const float *src, int32_t h_in, int32_t w_in,
                              float *dst, int32_t h_out, int32_t w_out, ck_resize_mode mode);
 

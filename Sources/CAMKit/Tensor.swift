@@ -25,6 +25,13 @@ public struct Tensor: Equatable, Sendable {
         self.scalars = Array(repeating: value, count: count)
     }
 
+    /// For kernels that computed `scalars` for `shape` themselves.
+    init(uncheckedShape shape: [Int], scalars: [Float]) {
+        assert(shape.reduce(1, *) == scalars.count)
+        self.shape = shape
+        self.scalars = scalars
+    }
+
     public var count: Int { scalars.count }
 
     /// The product of the dimensions, or nil when one is negative or the

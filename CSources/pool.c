@@ -1,0 +1,266 @@
+/* pool.c: windowed max / average pooling and global pooling, forward and backward.
+ *
+ * Window geometry is computed in int64_t: a window start oh * stride - pad
+ * may be negative or, with large pads, lie wholly in the padding, and none of
+ * that may overflow before it is clipped to the real input. */
+#include <math.h>
+
+#include "internal.h"
+
+/* One axis of ck_pool2d_output_size. */
+static ck_status pool_axis(int32_t in, int32_t k, int32_t stride, int32_t dil,
+                           int32_t pad_begin, int32_t pad_end, int32_t ceil_mode, int32_t *out) {
+    if (in < 1 || k < 1 || stride < 1 || dil < 1 || pad_begin < 0 || pad_end < 0) return CK_ERR_SIZE;
+    int64_t span = (int64_t)dil * (k - 1) + 1;
+    int64_t room = (int64_t)in + pad_begin + pad_end - span;
+    if (room < 0) return CK_ERR_SIZE;
+    int64_t o = (ceil_mode ? (room + stride - 1) / stride : room / stride) + 1;
+    /* No window may start in the end padding. o >= 2 here whenever it
+     * triggers, because (0 * stride) < in + pad_begin always. */
+    if (ceil_mode && (o - 1) * stride >= (int64_t)in + pad_begin) o--;
+    if (o < 1 || o >= CK_MAX_ELEMENTS) return CK_ERR_SIZE;
+    *out = (int32_t)o;
+    return CK_OK;
+}
+
+/* Validates everything the kernels share and gives the output size; the
+ * whole input and output tensors must stay under CK_MAX_ELEMENTS. */
+static ck_status pool_geometry(const ck_pool2d *p, int32_t *ho, int32_t *wo) {
+    if (p->ceil_mode != 0 && p->ceil_mode != 1) return CK_ERR_ARGUMENT;
+    ck_status st = pool_axis(p->h_in, p->k_h, p->stride_h, p->dil_h, p->pad_top, p->pad_bottom, p->ceil_mode, ho);
+    if (st != CK_OK) return st;
+    st = pool_axis(p->w_in, p->k_w, p->stride_w, p->dil_w, p->pad_left, p->pad_right, p->ceil_mode, wo);
+    if (st != CK_OK) return st;
+    if (CK_ELEMS(p->n, p->c, p->h_in, p->w_in) < 0 || CK_ELEMS(p->n, p->c, *ho, *wo) < 0) return CK_ERR_SIZE;
+    return CK_OK;
+}
+
+ck_status ck_pool2d_output_size(const ck_pool2d *p, int32_t *h_out, int32_t *w_out) {
+    if (!p || !h_out || !w_out) return CK_ERR_NULL;
+    int32_t ho, wo;
+    ck_status st = pool_geometry(p, &ho, &wo);
+    if (st != CK_OK) return st;
+    *h_out = ho;
+    *w_out = wo;
+    return CK_OK;
+}
+
+/* The taps i in [*lo, *hi) of a dilated window starting at `start` that land
+ * inside [0, in). Empty (lo >= hi) when the window lies wholly in padding. */
+static void tap_range(int64_t start, int32_t k, int32_t dil, int32_t in, int32_t *lo, int32_t *hi) {
+    int64_t l = start < 0 ? (-start + dil - 1) / dil : 0;
+    int64_t h = start < in ? ((int64_t)in - start + dil - 1) / dil : 0;
+    if (h > k) h = k;
+    *lo = (int32_t)(l < k ? l : k);
+    *hi = (int32_t)h;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Max pooling                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* A window with no real sample (possible only when a pad reaches the kernel
+ * span) yields -infinity and argmax -1: padding is -infinity, and no input
+ * receives its gradient. */
+ck_status ck_maxpool2d_forward(const ck_pool2d *p, const float *x, float *y, int32_t *argmax) {
+    if (!p || !x || !y) return CK_ERR_NULL;
+    int32_t ho, wo;
+    ck_status st = pool_geometry(p, &ho, &wo);
+    if (st != CK_OK) return st;
+    const int64_t planes = (int64_t)p->n * p->c, in_plane = (int64_t)p->h_in * p->w_in;
+    const int64_t out_plane = (int64_t)ho * wo;
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * in_plane;
+        float *yp = y + pl * out_plane;
+        int32_t *ap = argmax ? argmax + pl * out_plane : NULL;
+        for (int32_t oh = 0; oh < ho; oh++) {
+            const int64_t h0 = (int64_t)oh * p->stride_h - p->pad_top;
+            int32_t ilo, ihi;
+            tap_range(h0, p->k_h, p->dil_h, p->h_in, &ilo, &ihi);
+            for (int32_t ow = 0; ow < wo; ow++) {
+                const int64_t w0 = (int64_t)ow * p->stride_w - p->pad_left;
+                int32_t jlo, jhi;
+                tap_range(w0, p->k_w, p->dil_w, p->w_in, &jlo, &jhi);
+                float best = -INFINITY;
+                int32_t idx = -1;
+                if (ilo < ihi && jlo < jhi)   /* an all -inf window picks its first real sample, as PyTorch */
+                    idx = (int32_t)((h0 + (int64_t)ilo * p->dil_h) * p->w_in + w0 + (int64_t)jlo * p->dil_w);
+                for (int32_t i = ilo; i < ihi; i++) {
+                    const int64_t h = h0 + (int64_t)i * p->dil_h;
+                    const float *row = xp + h * p->w_in;
+                    for (int32_t j = jlo; j < jhi; j++) {
+                        const int64_t w = w0 + (int64_t)j * p->dil_w;
+                        const float v = row[w];
+                        /* Strict > keeps the first maximum; the NaN clause lets a
+                         * NaN win once and then stay (nothing compares above NaN). */
+                        if (v > best || (isnan(v) && !isnan(best))) {
+                            best = v;
+                            idx = (int32_t)(h * p->w_in + w);
+                        }
+                    }
+                }
+                yp[(int64_t)oh * wo + ow] = best;
+                if (ap) ap[(int64_t)oh * wo + ow] = idx;
+            }
+        }
+    }
+    return CK_OK;
+}
+
+/* argmax is checked in full before dx is touched, so a bad index leaves dx
+ * as it was. -1 (a window of padding only) contributes nothing. */
+ck_status ck_maxpool2d_backward(const ck_pool2d *p, const int32_t *argmax, const float *dy, float *dx) {
+    if (!p || !argmax || !dy || !dx) return CK_ERR_NULL;
+    int32_t ho, wo;
+    ck_status st = pool_geometry(p, &ho, &wo);
+    if (st != CK_OK) return st;
+    const int64_t planes = (int64_t)p->n * p->c, in_plane = (int64_t)p->h_in * p->w_in;
+    const int64_t out_plane = (int64_t)ho * wo, total = planes * out_plane;
+    for (int64_t i = 0; i < total; i++)
+        if (argmax[i] < -1 || argmax[i] >= in_plane) return CK_ERR_ARGUMENT;
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const int32_t *ap = argmax + pl * out_plane;
+        const float *gp = dy + pl * out_plane;
+        float *dp = dx + pl * in_plane;
+        for (int64_t o = 0; o < out_plane; o++)
+            if (ap[o] >= 0) dp[ap[o]] += gp[o];
+    }
+    return CK_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Average pooling                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* One axis of an average-pooling window, as PyTorch's avg_pool2d computes
+ * it: the window is first clipped to the padded input (that length is the
+ * count_include_pad divisor), then to the real input [lo, hi). */
+typedef struct { int64_t padded_len, lo, hi; } avg_axis;
+
+static avg_axis avg_window(int64_t start, int32_t k, int32_t in, int32_t pad_end) {
+    avg_axis a;
+    int64_t end = start + k < (int64_t)in + pad_end ? start + k : (int64_t)in + pad_end;
+    a.padded_len = end - start;
+    a.lo = start > 0 ? start : 0;
+    a.hi = end < in ? end : in;
+    return a;
+}
+
+static ck_status avg_check(const ck_pool2d *p, int32_t *ho, int32_t *wo) {
+    if (p->dil_h != 1 || p->dil_w != 1) return CK_ERR_ARGUMENT;
+    if (p->count_include_pad != 0 && p->count_include_pad != 1) return CK_ERR_ARGUMENT;
+    return pool_geometry(p, ho, wo);
+}
+
+/* Divisor of one window; 0 when it holds no real sample (output 0 and no
+ * gradient then, as PyTorch's CPU kernel does). */
+static int64_t avg_divisor(const ck_pool2d *p, avg_axis ah, avg_axis aw) {
+    if (ah.lo >= ah.hi || aw.lo >= aw.hi) return 0;
+    return p->count_include_pad ? ah.padded_len * aw.padded_len : (ah.hi - ah.lo) * (aw.hi - aw.lo);
+}
+
+ck_status ck_avgpool2d_forward(const ck_pool2d *p, const float *x, float *y) {
+    if (!p || !x || !y) return CK_ERR_NULL;
+    int32_t ho, wo;
+    ck_status st = avg_check(p, &ho, &wo);
+    if (st != CK_OK) return st;
+    const int64_t planes = (int64_t)p->n * p->c, in_plane = (int64_t)p->h_in * p->w_in;
+    const int64_t out_plane = (int64_t)ho * wo;
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * in_plane;
+        float *yp = y + pl * out_plane;
+        for (int32_t oh = 0; oh < ho; oh++) {
+            avg_axis ah = avg_window((int64_t)oh * p->stride_h - p->pad_top, p->k_h, p->h_in, p->pad_bottom);
+            for (int32_t ow = 0; ow < wo; ow++) {
+                avg_axis aw = avg_window((int64_t)ow * p->stride_w - p->pad_left, p->k_w, p->w_in, p->pad_right);
+                int64_t div = avg_divisor(p, ah, aw);
+                float sum = 0.0f;
+                for (int64_t h = ah.lo; h < ah.hi && div; h++)
+                    for (int64_t w = aw.lo; w < aw.hi; w++) sum += xp[h * p->w_in + w];
+                yp[(int64_t)oh * wo + ow] = div ? sum / (float)div : 0.0f;
+            }
+        }
+    }
+    return CK_OK;
+}
+
+ck_status ck_avgpool2d_backward(const ck_pool2d *p, const float *dy, float *dx) {
+    if (!p || !dy || !dx) return CK_ERR_NULL;
+    int32_t ho, wo;
+    ck_status st = avg_check(p, &ho, &wo);
+    if (st != CK_OK) return st;
+    const int64_t planes = (int64_t)p->n * p->c, in_plane = (int64_t)p->h_in * p->w_in;
+    const int64_t out_plane = (int64_t)ho * wo;
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *gp = dy + pl * out_plane;
+        float *dp = dx + pl * in_plane;
+        for (int32_t oh = 0; oh < ho; oh++) {
+            avg_axis ah = avg_window((int64_t)oh * p->stride_h - p->pad_top, p->k_h, p->h_in, p->pad_bottom);
+            for (int32_t ow = 0; ow < wo; ow++) {
+                avg_axis aw = avg_window((int64_t)ow * p->stride_w - p->pad_left, p->k_w, p->w_in, p->pad_right);
+                int64_t div = avg_divisor(p, ah, aw);
+                if (!div) continue;
+                const float g = gp[(int64_t)oh * wo + ow] / (float)div;
+                for (int64_t h = ah.lo; h < ah.hi; h++)
+                    for (int64_t w = aw.lo; w < aw.hi; w++) dp[h * p->w_in + w] += g;
+            }
+        }
+    }
+    return CK_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Global pooling                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* The mean is accumulated in double: planes can be large (a whole feature
+ * map) and a float running sum would lose digits the CAM weights need. */
+ck_status ck_global_avgpool_forward(const float *x, float *y, int32_t planes, int32_t hw) {
+    if (!x || !y) return CK_ERR_NULL;
+    if (CK_ELEMS(planes, hw) < 0) return CK_ERR_SIZE;
+    for (int64_t i = 0; i < planes; i++) {
+        const float *xp = x + i * hw;
+        double sum = 0.0;
+        for (int32_t j = 0; j < hw; j++) sum += xp[j];
+        y[i] = (float)(sum / hw);
+    }
+    return CK_OK;
+}
+
+ck_status ck_global_avgpool_backward(const float *dy, float *dx, int32_t planes, int32_t hw) {
+    if (!dy || !dx) return CK_ERR_NULL;
+    if (CK_ELEMS(planes, hw) < 0) return CK_ERR_SIZE;
+    for (int64_t i = 0; i < planes; i++) {
+        const float g = dy[i] / (float)hw;
+        float *dp = dx + i * hw;
+        for (int32_t j = 0; j < hw; j++) dp[j] += g;
+    }
+    return CK_OK;
+}
+
+/* First maximum; the first NaN wins, as in ck_maxpool2d_forward. */
+ck_status ck_global_maxpool_forward(const float *x, float *y, int32_t *argmax, int32_t planes, int32_t hw) {
+    if (!x || !y) return CK_ERR_NULL;
+    if (CK_ELEMS(planes, hw) < 0) return CK_ERR_SIZE;
+    for (int64_t i = 0; i < planes; i++) {
+        const float *xp = x + i * hw;
+        float best = xp[0];
+        int32_t idx = 0;
+        for (int32_t j = 1; j < hw; j++) {
+            const float v = xp[j];
+            if (v > best || (isnan(v) && !isnan(best))) { best = v; idx = j; }
+        }
+        y[i] = best;
+        if (argmax) argmax[i] = idx;
+    }
+    return CK_OK;
+}
+
+ck_status ck_global_maxpool_backward(const int32_t *argmax, const float *dy, float *dx, int32_t planes, int32_t hw) {
+    if (!argmax || !dy || !dx) return CK_ERR_NULL;
+    if (CK_ELEMS(planes, hw) < 0) return CK_ERR_SIZE;
+    for (int64_t i = 0; i < planes; i++)
+        if (argmax[i] < 0 || argmax[i] >= hw) return CK_ERR_ARGUMENT;
+    for (int64_t i = 0; i < planes; i++) dx[i * hw + argmax[i]] += dy[i];
+    return CK_OK;
+}

@@ -1,0 +1,186 @@
+/// A graph compiled for one input shape: shapes inferred for every value,
+/// every node whose inputs are all known folded into a constant (this is
+/// where exporters' Shape/Gather/Concat/Reshape arithmetic disappears), Conv
+/// fused with the activation after it, and what remains turned into steps
+/// with their parameters resolved. Immutable, so one plan serves many
+/// threads.
+final class Plan: Sendable {
+    /// One node to run: read `inputs`, write `outputs`.
+    struct Step: Sendable {
+        let node: Int                 // index into graph.nodes (the last node when fused)
+        let inputs: [Int?]
+        let outputs: [Int]
+        let scratch: Int              // floats of scratch the kernel needs
+        let run: Kernel
+    }
+
+    typealias Kernel = @Sendable (_ inputs: [Value?], _ scratch: UnsafeMutableBufferPointer<Float>) throws(CAMError) -> [Value]
+
+    let graph: Graph
+    let inputShape: [Int]
+    let steps: [Step]
+    let constants: [Int: Value]
+    let shapes: [Int: [Int]]
+    let types: [Int: ElementType]
+    /// Values that are materialized while running (fused-away intermediates are not).
+    let materialized: Set<Int>
+    /// For each step, the values whose last reader it is (freed after it runs).
+    let releaseAfter: [[Int]]
+    let scratchFloats: Int
+
+    /// `exposed`: values that must exist as tensors (dumped, used as a CAM
+    /// target); they are never fused away.
+    init(graph: Graph, inputShape: [Int], exposed: Set<Int> = []) throws(CAMError) {
+        guard graph.inputs.count == 1 else {
+            throw CAMError(.unsupported, "the model has \(graph.inputs.count) graph inputs; camkit runs single-input classifiers")
+        }
+        let input = graph.inputs[0]
+        guard inputShape.count == input.shape.count else {
+            throw CAMError(.argument, "input '\(input.name)' must have rank \(input.shape.count) (shape \(describeShape(input.shape))), got shape \(inputShape)")
+        }
+        for (axis, (given, declared)) in zip(inputShape, input.shape).enumerated() {
+            guard given >= 1 else { throw CAMError(.argument, "input '\(input.name)': dimension \(axis) is \(given)") }
+            if let declared, declared != given {
+                throw CAMError(.argument, "input '\(input.name)' must have shape \(describeShape(input.shape)), got \(inputShape) (dimension \(axis) differs)")
+            }
+        }
+        guard Tensor.elementCount(inputShape) != nil else {
+            throw CAMError(.memory, "input shape \(inputShape) is too large")
+        }
+
+        self.graph = graph
+        self.inputShape = inputShape
+        var constants = graph.constants
+        var shapes: [Int: [Int]] = [input.id: inputShape]
+        var types: [Int: ElementType] = [input.id: .float]
+        for (id, value) in constants { shapes[id] = value.shape; types[id] = value.elementType }
+
+        let consumers = graph.consumers()
+        var steps: [Step] = []
+        var fusedInto = Set<Int>()   // activation nodes absorbed by the Conv before them
+
+        for (index, node) in graph.nodes.enumerated() where !fusedInto.contains(index) {
+            var facts: [OpContext.Operand?] = []
+            for input in node.inputs {
+                guard let id = input else { facts.append(nil); continue }
+                guard let shape = shapes[id], let type = types[id] else {
+                    throw CAMError(.internal, "node '\(node.name)': input '\(graph.valueNames[id])' has no inferred shape")
+                }
+                facts.append(OpContext.Operand(shape: shape, type: type, constant: constants[id]))
+            }
+            var context = OpContext(node: node, operands: facts, opset: graph.opset)
+            var stepNode = index
+
+            // Conv + activation: the activation runs in the GEMM epilogue.
+            if case .conv = node.op, node.outputs.count == 1, !exposed.contains(node.outputs[0]),
+               !graph.outputs.contains(node.outputs[0]), consumers[node.outputs[0]].count == 1 {
+                let next = consumers[node.outputs[0]][0]
+                if let act = try Plan.fusableActivation(graph.nodes[next], constants: constants) {
+                    context.fusedActivation = act
+                    context.fusedNode = graph.nodes[next]
+                    fusedInto.insert(next)
+                    stepNode = next
+                }
+            }
+
+            let planned = try OpPlanner.plan(&context)
+            let outputs = context.fusedNode?.outputs ?? node.outputs
+            guard planned.outputs.count == outputs.count else {
+                throw CAMError(.unsupported, "\(context.where): \(outputs.count) outputs, the operator gives \(planned.outputs.count)")
+            }
+            for (id, out) in zip(outputs, planned.outputs) {
+                guard Tensor.elementCount(out.shape) != nil else {
+                    throw CAMError(.memory, "\(context.where): output '\(graph.valueNames[id])' of shape \(out.shape) is too large")
+                }
+                shapes[id] = out.shape
+                types[id] = out.type
+            }
+
+            // Shape reads only the (static) shape, so it always folds.
+            var readsOnlyShapes = false
+            if case .shape = node.op { readsOnlyShapes = true }
+            if readsOnlyShapes || context.operands.allSatisfy({ $0 == nil || $0?.constant != nil }) {
+                // Everything known: evaluate now, once, and keep the result.
+                var scratch = [Float](repeating: 0, count: planned.scratch)
+                let values = try scratch.withUnsafeMutableBufferPointer { (buffer) throws(CAMError) in
+                    try planned.run(context.operands.map { $0?.constant }, buffer)
+                }
+                for (id, value) in zip(outputs, values) { constants[id] = value }
+            } else {
+                steps.append(Step(node: stepNode, inputs: node.inputs, outputs: outputs,
+                                  scratch: planned.scratch, run: planned.run))
+            }
+        }
+
+        for out in graph.outputs where shapes[out] == nil {
+            throw CAMError(.format, "graph output '\(graph.valueNames[out])' is never computed")
+        }
+
+        var lastUse: [Int: Int] = [:]
+        for (s, step) in steps.enumerated() { for case let id? in step.inputs { lastUse[id] = s } }
+        var release = [[Int]](repeating: [], count: steps.count)
+        let keep = Set(graph.outputs).union(exposed)
+        for (id, s) in lastUse where constants[id] == nil && !keep.contains(id) { release[s].append(id) }
+
+        var materialized = Set(steps.flatMap(\.outputs))
+        materialized.insert(input.id)
+        self.steps = steps
+        self.constants = constants
+        self.shapes = shapes
+        self.types = types
+        self.materialized = materialized.union(constants.keys)
+        self.releaseAfter = release
+        self.scratchFloats = steps.map(\.scratch).max() ?? 0
+    }
+
+    /// The activation of `node` as a kernel activation, if it can be fused.
+    static func fusableActivation(_ node: Graph.Node, constants: [Int: Value]) throws(CAMError) -> ck_activation? {
+        switch node.op {
+        case .activation(let act):
+            return act
+        case .clip:
+            guard let bounds = try? clipBounds(node, constants: constants) else { return nil }
+            return ck_activation(kind: CK_ACT_CLIP, alpha: bounds.min, beta: bounds.max)
+        default:
+            return nil
+        }
+    }
+
+    /// Runs the plan on `input` and returns the values asked for (graph
+    /// outputs are always included).
+    func run(_ input: Tensor, returning wanted: Set<Int> = []) throws(CAMError) -> [Int: Value] {
+        guard input.shape == inputShape else {
+            throw CAMError(.argument, "input of shape \(input.shape) given to a plan for \(inputShape)")
+        }
+        try Plan.checkFinite(input, name: graph.inputs[0].name)
+        var values = [Value?](repeating: nil, count: graph.valueNames.count)
+        values[graph.inputs[0].id] = .float(input)
+        var scratch = [Float](repeating: 0, count: scratchFloats)
+        try scratch.withUnsafeMutableBufferPointer { (buffer) throws(CAMError) in
+            for (s, step) in steps.enumerated() {
+                let operands = step.inputs.map { id in id.flatMap { values[$0] ?? constants[$0] } }
+                let results = try step.run(operands, buffer)
+                for (id, value) in zip(step.outputs, results) { values[id] = value }
+                for id in releaseAfter[s] where !wanted.contains(id) { values[id] = nil }
+            }
+        }
+        var result: [Int: Value] = [:]
+        for id in wanted.union(graph.outputs) {
+            if let v = values[id] ?? constants[id] { result[id] = v }
+        }
+        return result
+    }
+
+    static func checkFinite(_ t: Tensor, name: String) throws(CAMError) {
+        if let bad = t.scalars.firstIndex(where: { !$0.isFinite }) {
+            let what = t.scalars[bad].isNaN ? "NaN" : "an infinity"
+            throw CAMError(.argument, "input '\(name)' holds \(what) at flat index \(bad) (shape \(t.shape))")
+        }
+    }
+}
+
+func describeShape(_ shape: [Int?]) -> String {
+    "[" + shape.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]"
+}
+
+import CCAMKernels

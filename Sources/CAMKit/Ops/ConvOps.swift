@@ -1,0 +1,94 @@
+import CCAMKernels
+
+/// Conv: geometry resolved once per plan (auto_pad, groups, output size),
+/// then one kernel call per run with bias and any fused activation.
+enum ConvOps {
+    static func conv(_ c: OpContext, _ a: ConvAttributes) throws(CAMError) -> PlannedOp {
+        let x = try c.floatShape(0, rank: 4)
+        let w = try c.floatShape(1, rank: 4)
+        let hasBias = c.optional(2) != nil
+        if hasBias {
+            let b = try c.floatShape(2)
+            guard b == [w[0]] else { throw c.fail("bias has shape \(b), expected [\(w[0])]") }
+        }
+        guard a.group >= 1, x[1] == w[1] * a.group, w[0] % a.group == 0 else {
+            throw c.fail("input has \(x[1]) channels and weight shape \(w) with group \(a.group): channels do not match")
+        }
+        if let k = a.kernelShape, k != [w[2], w[3]] {
+            throw c.fail("kernel_shape \(k) differs from the weight's \([w[2], w[3]])")
+        }
+        let pads = try resolvePads(c, a.autoPad, a.pads, input: [x[2], x[3]], kernel: [w[2], w[3]],
+                                   strides: a.strides, dilations: a.dilations)
+        var p = ck_conv2d(n: try int32(c, x[0]), c_in: try int32(c, x[1]), h_in: try int32(c, x[2]), w_in: try int32(c, x[3]),
+                          c_out: try int32(c, w[0]), k_h: try int32(c, w[2]), k_w: try int32(c, w[3]),
+                          stride_h: try int32(c, a.strides[0]), stride_w: try int32(c, a.strides[1]),
+                          dil_h: try int32(c, a.dilations[0]), dil_w: try int32(c, a.dilations[1]),
+                          pad_top: try int32(c, pads[0]), pad_left: try int32(c, pads[1]),
+                          pad_bottom: try int32(c, pads[2]), pad_right: try int32(c, pads[3]),
+                          groups: try int32(c, a.group))
+        var hOut: Int32 = 0, wOut: Int32 = 0
+        guard ck_conv2d_output_size(&p, &hOut, &wOut) == CK_OK else {
+            throw c.fail("a \(w[2])x\(w[3]) kernel (dilation \(a.dilations), stride \(a.strides)) does not fit the \(x[2])x\(x[3]) input padded by \(pads)")
+        }
+        let outShape = [x[0], w[0], Int(hOut), Int(wOut)]
+        let scratch = ck_conv2d_scratch_floats(&p, CK_CONV_AUTO)
+        let geometry = p
+        let activation = c.fusedActivation
+        let label = c.where
+        return PlannedOp(outputs: [(outShape, .float)], scratch: scratch) { inputs, scratch throws(CAMError) in
+            let x = try floatOperand(inputs, 0), w = try floatOperand(inputs, 1)
+            let bias = hasBias ? try floatOperand(inputs, 2).scalars : nil
+            var y = [Float](repeating: 0, count: outShape.reduce(1, *))
+            var p = geometry
+            try kernel(label) {
+                withOptionalPointer(bias) { b in
+                    withOptionalPointer(activation) { act in
+                        y.withUnsafeMutableBufferPointer { yb in
+                            ck_conv2d_forward(&p, CK_CONV_AUTO, x.scalars, w.scalars, b, act, yb.baseAddress,
+                                              scratch.baseAddress, scratch.count)
+                        }
+                    }
+                }
+            }
+            return [.float(Tensor(uncheckedShape: outShape, scalars: y))]
+        }
+    }
+
+    /// Explicit pads, or the ones auto_pad asks for: SAME_* pads so that
+    /// out = ceil(in / stride), the odd pixel at the end (UPPER) or the start (LOWER).
+    static func resolvePads(_ c: OpContext, _ mode: AutoPad, _ pads: [Int], input: [Int], kernel: [Int],
+                            strides: [Int], dilations: [Int]) throws(CAMError) -> [Int] {
+        switch mode {
+        case .notSet: return pads
+        case .valid: return [0, 0, 0, 0]
+        case .sameUpper, .sameLower:
+            var begin = [0, 0], end = [0, 0]
+            for axis in 0..<2 {
+                let out = (input[axis] + strides[axis] - 1) / strides[axis]
+                let span = dilations[axis] * (kernel[axis] - 1) + 1
+                let total = max(0, (out - 1) * strides[axis] + span - input[axis])
+                begin[axis] = mode == .sameUpper ? total / 2 : total - total / 2
+                end[axis] = total - begin[axis]
+            }
+            return [begin[0], begin[1], end[0], end[1]]
+        }
+    }
+
+    static func int32(_ c: OpContext, _ v: Int) throws(CAMError) -> Int32 {
+        guard let r = Int32(exactly: v) else { throw c.fail(.memory, "size \(v) is out of range") }
+        return r
+    }
+}
+
+/// Calls `body` with a pointer to the array's elements, or NULL for nil.
+@inline(__always)
+func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
+}
+
+@inline(__always)
+func withOptionalPointer<T, R>(_ value: T?, _ body: (UnsafePointer<T>?) -> R) -> R {
+    guard let value else { return body(nil) }
+    return withUnsafePointer(to: value) { body($0) }
+}

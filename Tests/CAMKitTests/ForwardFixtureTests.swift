@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+@testable import CAMKit
+
+/// Every fixture model on every one of its images: logits and the target
+/// layer's activation equal PyTorch's within 1e-4 * max(1, max |ref|).
+@Suite struct ForwardFixtureTests {
+    static let cases: [(model: String, image: String)] = Fixtures.models.flatMap { model in
+        let images = (try? Fixtures.manifest(model)["images"] as? [[String: Any]]) ?? []
+        return images.map { (model, $0["id"] as! String) }
+    }
+
+    @Test func fixturesArePresent() {
+        #expect(Fixtures.models.count == 10, "expected the 10 fixture models under \(Fixtures.root.path)")
+        #expect(Self.cases.count == 26)
+    }
+
+    @Test(arguments: cases)
+    func logitsAndTargetActivationMatchPyTorch(model: String, image: String) throws {
+        let manifest = try Fixtures.manifest(model)
+        let images = manifest["images"] as! [[String: Any]]
+        let entry = images.first { $0["id"] as? String == image }!
+        let target = (manifest["target_layer"] as! [String: Any])["onnx_tensor"] as! String
+
+        let camModel = try CAMModel(contentsOf: Fixtures.modelURL(model))
+        let input = try Fixtures.npy(entry["input"] as! String)
+        let (logits, tensors) = try camModel.forward(input, returning: [target])
+
+        let refLogits = try Fixtures.npy("models/\(model)/\(image)/logits.npy")
+        let refActivation = try Fixtures.npy("models/\(model)/\(image)/activations.npy")
+        let dl = Fixtures.maxAbsDiff(logits, refLogits)
+        let da = Fixtures.maxAbsDiff(tensors[target]!, refActivation)
+        #expect(dl <= Fixtures.tolerance(refLogits), "logits differ by \(dl)")
+        #expect(da <= Fixtures.tolerance(refActivation), "activation '\(target)' differs by \(da)")
+    }
+
+    /// The batch axis is free: three images in one batch give each image's
+    /// own logits.
+    @Test func batchOfThreeEqualsThreeSingles() throws {
+        let model = try CAMModel(contentsOf: Fixtures.modelURL("tiny_resnet"))
+        let manifest = try Fixtures.manifest("tiny_resnet")
+        let entries = manifest["images"] as! [[String: Any]]
+        var batch: [Float] = []
+        var references: [Tensor] = []
+        for e in entries {
+            batch += try Fixtures.npy(e["input"] as! String).scalars
+            references.append(try Fixtures.npy("models/tiny_resnet/\(e["id"] as! String)/logits.npy"))
+        }
+        let out = try model.forward(try Tensor(shape: [entries.count, 3, 64, 64], scalars: batch))
+        #expect(out.shape == [entries.count, 10])
+        for (i, ref) in references.enumerated() {
+            let row = try Tensor(shape: [1, 10], scalars: Array(out.scalars[(i * 10)..<((i + 1) * 10)]))
+            #expect(Fixtures.maxAbsDiff(row, ref) <= Fixtures.tolerance(ref))
+        }
+    }
+}
