@@ -44,8 +44,8 @@ final class Plan: Sendable {
                 throw CAMError(.argument, "input '\(input.name)' must have shape \(describeShape(input.shape)), got \(inputShape) (dimension \(axis) differs)")
             }
         }
-        guard Tensor.elementCount(inputShape) != nil else {
-            throw CAMError(.memory, "input shape \(inputShape) is too large")
+        guard let inputCount = Tensor.elementCount(inputShape), inputCount <= Limits.maxTensorElements else {
+            throw CAMError(.memory, "input shape \(inputShape) exceeds the limit of \(Limits.maxTensorElements) elements per tensor")
         }
 
         self.graph = graph
@@ -89,8 +89,8 @@ final class Plan: Sendable {
                 throw CAMError(.unsupported, "\(context.where): \(outputs.count) outputs, the operator gives \(planned.outputs.count)")
             }
             for (id, out) in zip(outputs, planned.outputs) {
-                guard Tensor.elementCount(out.shape) != nil else {
-                    throw CAMError(.memory, "\(context.where): output '\(graph.valueNames[id])' of shape \(out.shape) is too large")
+                guard let count = Tensor.elementCount(out.shape), count <= Limits.maxTensorElements else {
+                    throw CAMError(.memory, "\(context.where): output '\(graph.valueNames[id])' of shape \(out.shape) exceeds the limit of \(Limits.maxTensorElements) elements per tensor")
                 }
                 shapes[id] = out.shape
                 types[id] = out.type

@@ -1,0 +1,31 @@
+import ArgumentParser
+import CAMKit
+import Foundation
+
+@main
+struct Camkit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "camkit",
+        abstract: "Class activation maps and weakly supervised localization for ONNX CNN classifiers.",
+        subcommands: [Info.self, Run.self]
+    )
+
+    /// Runs a subcommand body, turning a CAMError into one line on stderr and
+    /// a non-zero exit (1 for bad input, 2 for usage is ArgumentParser's own).
+    static func guarded(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as CAMError {
+            FileHandle.standardError.write(Data("camkit: error: \(error.message)\n".utf8))
+            throw ExitCode(error.code == .internal ? 70 : 1)
+        }
+    }
+}
+
+/// `--json` lines: one object per line, keys sorted for stable output.
+func printJSON(_ object: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+func fileURL(_ path: String) -> URL { URL(fileURLWithPath: path) }
