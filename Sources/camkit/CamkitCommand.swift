@@ -7,11 +7,12 @@ struct Camkit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "camkit",
         abstract: "Class activation maps and weakly supervised localization for ONNX CNN classifiers.",
-        subcommands: [Info.self, Run.self]
+        subcommands: [Info.self, Run.self, Bench.self]
     )
 
     /// Runs a subcommand body, turning a CAMError into one line on stderr and
-    /// a non-zero exit (1 for bad input, 2 for usage is ArgumentParser's own).
+    /// a non-zero exit: 1 for bad input, 70 for a camkit bug (usage errors
+    /// exit 64, from ArgumentParser).
     static func guarded(_ body: () throws -> Void) throws {
         do {
             try body()
