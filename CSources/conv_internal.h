@@ -1,0 +1,64 @@
+/* conv_internal.h: what im2col.c, conv.c and depthwise.c share; not installed. */
+#ifndef CAM_KERNELS_CONV_INTERNAL_H
+#define CAM_KERNELS_CONV_INTERNAL_H
+
+#include "internal.h"
+
+/* Plain -O2 targets baseline x86-64 (SSE2, no FMA). The few hot loops here
+ * that are not inside BLAS are therefore also built for x86-64-v3 (AVX2 +
+ * FMA), on x86-64 ELF where the loader can pick a version by CPU (ifunc).
+ * An x86-64-v4 clone measured no faster on Zen 4, and slower at stride 2. */
+#if defined(__x86_64__) && defined(__ELF__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define CK_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
+#endif
+#ifndef CK_MULTIVERSION
+#define CK_MULTIVERSION
+#endif
+
+/* Sizes that follow from a checked ck_conv2d. rows * cols is the im2col
+ * matrix of one group; it is not bounded by the check (the tiled paths
+ * never build all of it), so whoever builds it whole checks it. */
+typedef struct ck_conv_geom {
+    int32_t h_out, w_out;
+    int32_t cin_g, cout_g;      /* channels per group */
+    int64_t rows, cols;         /* cin_g * k_h * k_w, h_out * w_out */
+} ck_conv_geom;
+
+/* Checks every field of p and the element counts of x, w and y: CK_OK, or
+ * CK_ERR_SIZE / CK_ERR_ARGUMENT (groups). p must not be NULL. */
+ck_status ck_conv_geometry(const ck_conv2d *p, ck_conv_geom *g);
+
+/* Columns [q0, q1) of group `group`'s im2col matrix of image x, stored as a
+ * rows x (q1 - q0) matrix at col. */
+void ck_im2col_cols(const ck_conv2d *p, const ck_conv_geom *g, const float *x, int32_t group,
+                    int64_t q0, int64_t q1, float *col);
+
+/* The adjoint: adds a rows x (q1 - q0) block of columns onto image dx. */
+void ck_col2im_cols(const ck_conv2d *p, const ck_conv_geom *g, const float *col, int32_t group,
+                    int64_t q0, int64_t q1, float *dx);
+
+/* The direct depthwise paths (depthwise.c): groups == c_in, each output
+ * channel co reading input channel co / (c_out / c_in). Checked geometry. */
+void ck_depthwise_forward(const ck_conv2d *p, const ck_conv_geom *g, const float *x, const float *w,
+                          const float *bias, const ck_activation *act, float *y);
+void ck_depthwise_backward_input(const ck_conv2d *p, const ck_conv_geom *g, const float *w,
+                                 const float *dy, float *dx);
+
+/* For the kernel column (or row) at offset `off` = tap * dil - pad, the
+ * output positions o in [*lo, *hi) whose input o * stride + off lies inside
+ * [0, in); the rest read padding. Computing these once per tap is what
+ * lets the inner loops run branch-free over contiguous runs. */
+static inline void ck_tap_range(int64_t off, int32_t stride, int32_t in, int32_t out,
+                                int32_t *lo, int32_t *hi) {
+    int64_t l = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int64_t h = in - off <= 0 ? 0 : (in - off + stride - 1) / stride;
+    if (l > out) l = out;
+    if (h > out) h = out;
+    if (h < l) h = l;
+    *lo = (int32_t)l;
+    *hi = (int32_t)h;
+}
+
+#endif

@@ -1,0 +1,667 @@
+/* test_conv.c: GEMM, im2col/col2im and convolution against references
+ * written from the definitions, with finite differences for the backward
+ * pass and the error contract (status, output untouched) for bad input. */
+#include <float.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "cam_kernels.h"
+#include "check.h"
+
+/* ---- references ------------------------------------------------------------ */
+
+static double ref_act(const ck_activation *act, double v) {
+    if (!act) return v;
+    double a = act->alpha, b = act->beta;
+    switch (act->kind) {
+    case CK_ACT_NONE: return v;
+    case CK_ACT_RELU: return v > 0 ? v : 0;
+    case CK_ACT_CLIP: return fmin(fmax(v, a), b);
+    case CK_ACT_LEAKY_RELU: return v >= 0 ? v : a * v;
+    case CK_ACT_SIGMOID: return 1 / (1 + exp(-v));
+    case CK_ACT_SILU: return v / (1 + exp(-v));
+    case CK_ACT_HARD_SIGMOID: return fmax(0, fmin(1, a * v + b));
+    case CK_ACT_HARD_SWISH: return v * fmax(0, fmin(1, v / 6 + 0.5));
+    }
+    return NAN;
+}
+
+/* Row-major C = alpha op(A) op(B) + beta C, in double. */
+static void ref_gemm(int ta, int tb, int m, int n, int k, double alpha, const float *a, int lda,
+                     const float *b, int ldb, double beta, const float *c0, int ldc, double *out) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int l = 0; l < k; l++) {
+                double av = ta ? a[l * lda + i] : a[i * lda + l];
+                double bv = tb ? b[j * ldb + l] : b[l * ldb + j];
+                s += av * bv;
+            }
+            out[i * n + j] = alpha * s + (beta != 0 ? beta * c0[i * ldc + j] : 0);
+        }
+}
+
+typedef struct geom {
+    int32_t ho, wo, cin_g, cout_g;
+    int64_t rows, cols, x_elems, y_elems, w_elems;
+} geom;
+
+static geom geom_of(const ck_conv2d *p) {
+    geom g;
+    g.ho = (p->h_in + p->pad_top + p->pad_bottom - p->dil_h * (p->k_h - 1) - 1) / p->stride_h + 1;
+    g.wo = (p->w_in + p->pad_left + p->pad_right - p->dil_w * (p->k_w - 1) - 1) / p->stride_w + 1;
+    g.cin_g = p->c_in / p->groups;
+    g.cout_g = p->c_out / p->groups;
+    g.rows = (int64_t)g.cin_g * p->k_h * p->k_w;
+    g.cols = (int64_t)g.ho * g.wo;
+    g.x_elems = (int64_t)p->n * p->c_in * p->h_in * p->w_in;
+    g.y_elems = (int64_t)p->n * p->c_out * g.cols;
+    g.w_elems = (int64_t)p->c_out * g.rows;
+    return g;
+}
+
+/* Index of input sample (n, c, ih, iw), or -1 in the padding. */
+static int64_t x_index(const ck_conv2d *p, int n, int c, int64_t ih, int64_t iw) {
+    if (ih < 0 || ih >= p->h_in || iw < 0 || iw >= p->w_in) return -1;
+    return (((int64_t)n * p->c_in + c) * p->h_in + ih) * p->w_in + iw;
+}
+
+/* The convolution straight from its definition; y before the activation,
+ * and the sum of |terms| per output for the rounding bound. */
+static void ref_conv(const ck_conv2d *p, const float *x, const float *w, const float *bias,
+                     double *y, double *abs_terms) {
+    geom g = geom_of(p);
+    for (int n = 0; n < p->n; n++)
+        for (int co = 0; co < p->c_out; co++)
+            for (int oh = 0; oh < g.ho; oh++)
+                for (int ow = 0; ow < g.wo; ow++) {
+                    int grp = co / g.cout_g;
+                    double s = bias ? bias[co] : 0, a = fabs(s);
+                    for (int ci = 0; ci < g.cin_g; ci++)
+                        for (int kh = 0; kh < p->k_h; kh++)
+                            for (int kw = 0; kw < p->k_w; kw++) {
+                                int64_t xi = x_index(p, n, grp * g.cin_g + ci, (int64_t)oh * p->stride_h - p->pad_top + kh * p->dil_h,
+                                                     (int64_t)ow * p->stride_w - p->pad_left + kw * p->dil_w);
+                                if (xi < 0) continue;
+                                double v = (double)x[xi] * w[((co * g.cin_g + ci) * p->k_h + kh) * p->k_w + kw];
+                                s += v;
+                                a += fabs(v);
+                            }
+                    int64_t yi = (((int64_t)n * p->c_out + co) * g.ho + oh) * g.wo + ow;
+                    y[yi] = s;
+                    abs_terms[yi] = a;
+                }
+}
+
+/* dx += the transpose of ref_conv applied to dy (same loops, arrows reversed). */
+static void ref_conv_backward(const ck_conv2d *p, const float *w, const float *dy, double *dx, double *abs_terms) {
+    geom g = geom_of(p);
+    for (int n = 0; n < p->n; n++)
+        for (int co = 0; co < p->c_out; co++)
+            for (int oh = 0; oh < g.ho; oh++)
+                for (int ow = 0; ow < g.wo; ow++) {
+                    int grp = co / g.cout_g;
+                    double d = dy[(((int64_t)n * p->c_out + co) * g.ho + oh) * g.wo + ow];
+                    for (int ci = 0; ci < g.cin_g; ci++)
+                        for (int kh = 0; kh < p->k_h; kh++)
+                            for (int kw = 0; kw < p->k_w; kw++) {
+                                int64_t xi = x_index(p, n, grp * g.cin_g + ci, (int64_t)oh * p->stride_h - p->pad_top + kh * p->dil_h,
+                                                     (int64_t)ow * p->stride_w - p->pad_left + kw * p->dil_w);
+                                if (xi < 0) continue;
+                                double v = d * w[((co * g.cin_g + ci) * p->k_h + kh) * p->k_w + kw];
+                                dx[xi] += v;
+                                abs_terms[xi] += fabs(v);
+                            }
+                }
+}
+
+/* Entry (r, q) of a group's im2col matrix, as the header defines it: the
+ * input index tap r sees at output q, or -1 for padding. */
+static int64_t im2col_source(const ck_conv2d *p, const geom *g, int grp, int64_t r, int64_t q) {
+    int c = (int)(r / (p->k_h * p->k_w)), kh = (int)(r / p->k_w % p->k_h), kw = (int)(r % p->k_w);
+    int64_t oh = q / g->wo, ow = q % g->wo;
+    return x_index(p, 0, grp * g->cin_g + c, oh * p->stride_h - p->pad_top + (int64_t)kh * p->dil_h,
+                   ow * p->stride_w - p->pad_left + (int64_t)kw * p->dil_w);
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static float *filled(int64_t n, float v) {
+    float *p = check_zeros(n);
+    for (int64_t i = 0; i < n; i++) p[i] = v;
+    return p;
+}
+
+static float *copy_of(const float *src, int64_t n) {
+    float *p = check_zeros(n);
+    memcpy(p, src, (size_t)n * sizeof(float));
+    return p;
+}
+
+static int all_equal(const float *p, float v, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&p[i], &v, sizeof v) != 0) return 0;
+    return 1;
+}
+
+/* Running worst of err / tol, NaN counting as infinitely bad. */
+static double worse(double worst, double err, double tol) {
+    double ratio = err / tol;
+    if (ratio != ratio) return INFINITY;
+    return ratio > worst ? ratio : worst;
+}
+
+static int same_bits(const float *a, const float *b, int64_t n) {
+    return memcmp(a, b, (size_t)n * sizeof(float)) == 0;
+}
+
+static void describe(const ck_conv2d *p, char *buf, size_t size) {
+    snprintf(buf, size, "n%d c%d->%d %dx%d k%dx%d s%d,%d d%d,%d pad(t%d l%d b%d r%d) g%d", p->n, p->c_in, p->c_out,
+             p->h_in, p->w_in, p->k_h, p->k_w, p->stride_h, p->stride_w, p->dil_h, p->dil_w,
+             p->pad_top, p->pad_left, p->pad_bottom, p->pad_right, p->groups);
+}
+
+/* The test's own statement of when each path applies. */
+static int algo_applies(const ck_conv2d *p, ck_conv_algo algo) {
+    switch (algo) {
+    case CK_CONV_AUTO: case CK_CONV_IM2COL: return 1;
+    case CK_CONV_1X1:
+        return p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+               !p->pad_top && !p->pad_left && !p->pad_bottom && !p->pad_right;
+    case CK_CONV_DEPTHWISE: return p->groups == p->c_in;
+    }
+    return 0;
+}
+
+static double loss(const float *y, const float *r, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)y[i] * r[i];
+    return s;
+}
+
+/* ---- GEMM ---------------------------------------------------------------- */
+
+static void test_gemm(void) {
+    check_seed(11);
+    const float alphas[] = {1.0f, -0.5f, 2.25f}, betas[] = {0.0f, 1.0f, 0.5f};
+    for (int t = 0; t < 120; t++) {
+        int ta = t & 1, tb = (t >> 1) & 1;
+        int m = check_int(1, 37), n = check_int(1, 37), k = check_int(1, 37);
+        int a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
+        int lda = a_cols + check_int(0, 3), ldb = b_cols + check_int(0, 3), ldc = n + check_int(0, 3);
+        float alpha = alphas[t % 3], beta = betas[(t / 3) % 3];
+        float *a = check_random((int64_t)a_rows * lda, -1, 1), *b = check_random((int64_t)b_rows * ldb, -1, 1);
+        float *c = check_random((int64_t)m * ldc, -1, 1);
+        /* beta == 0 must ignore C entirely, NaN included. */
+        if (beta == 0)
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) c[i * ldc + j] = NAN;
+        float *c0 = copy_of(c, (int64_t)m * ldc);
+        double *want = malloc(sizeof(double) * (size_t)m * n);
+        ref_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c0, ldc, want);
+        CHECK(ck_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == CK_OK, "gemm status");
+        double worst = 0;
+        int pad_ok = 1;
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) worst = worse(worst, fabs(c[i * ldc + j] - want[i * n + j]), 1e-5 * (k + 1));
+            for (int j = n; j < ldc; j++) pad_ok &= same_bits(&c[i * ldc + j], &c0[i * ldc + j], 1);
+        }
+        CHECK(worst <= 1, "gemm ta%d tb%d m%d n%d k%d alpha %g beta %g: err %g", ta, tb, m, n, k,
+              alpha, beta, worst * 1e-5 * (k + 1));
+        CHECK(pad_ok, "gemm wrote into C's row padding (ldc %d > n %d)", ldc, n);
+        free(a); free(b); free(c); free(c0); free(want);
+    }
+
+    /* Bad input: the status, and C untouched. */
+    float a[64], b[64], c[64];
+    for (int i = 0; i < 64; i++) a[i] = b[i] = 1.0f;
+    float *c_ref = filled(64, 3.0f);
+    struct { int ta, tb, m, n, k, lda, ldb, ldc; ck_status want; const char *what; } bad[] = {
+        {0, 0, 0, 2, 2, 2, 2, 2, CK_ERR_SIZE, "m = 0"},
+        {0, 0, 2, -1, 2, 2, 2, 2, CK_ERR_SIZE, "n < 0"},
+        {0, 0, 2, 2, 0, 2, 2, 2, CK_ERR_SIZE, "k = 0"},
+        {0, 0, 2, 3, 4, 3, 3, 3, CK_ERR_SIZE, "lda < k"},
+        {1, 0, 2, 3, 4, 1, 3, 3, CK_ERR_SIZE, "lda < m (trans_a)"},
+        {0, 0, 2, 3, 4, 4, 2, 3, CK_ERR_SIZE, "ldb < n"},
+        {0, 1, 2, 3, 4, 4, 3, 3, CK_ERR_SIZE, "ldb < k (trans_b)"},
+        {0, 0, 2, 3, 4, 4, 3, 2, CK_ERR_SIZE, "ldc < n"},
+        {0, 0, 65536, 1, 1, 1, 1, 65536, CK_ERR_SIZE, "C past CK_MAX_ELEMENTS"},
+        {2, 0, 2, 2, 2, 2, 2, 2, CK_ERR_ARGUMENT, "trans_a = 2"},
+        {0, 112, 2, 2, 2, 2, 2, 2, CK_ERR_ARGUMENT, "trans_b = CblasTrans"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(c, c_ref, sizeof c);
+        ck_status s = ck_gemm(bad[i].ta, bad[i].tb, bad[i].m, bad[i].n, bad[i].k, 1.0f, a, bad[i].lda, b,
+                              bad[i].ldb, 0.0f, c, bad[i].ldc);
+        CHECK(s == bad[i].want, "gemm %s: got %d want %d", bad[i].what, s, bad[i].want);
+        CHECK(same_bits(c, c_ref, 64), "gemm %s wrote C", bad[i].what);
+    }
+    memcpy(c, c_ref, sizeof c);
+    CHECK(ck_gemm(0, 0, 2, 2, 2, 1, NULL, 2, b, 2, 0, c, 2) == CK_ERR_NULL, "gemm NULL a");
+    CHECK(ck_gemm(0, 0, 2, 2, 2, 1, a, 2, NULL, 2, 0, c, 2) == CK_ERR_NULL, "gemm NULL b");
+    CHECK(ck_gemm(0, 0, 2, 2, 2, 1, a, 2, b, 2, 0, NULL, 2) == CK_ERR_NULL, "gemm NULL c");
+    CHECK(same_bits(c, c_ref, 64), "gemm NULL wrote C");
+    free(c_ref);
+
+    /* Threads: set returns the previous count, 0 restores the default. */
+    int initial = ck_set_blas_threads(1);
+    CHECK(initial >= 1, "initial BLAS threads %d", initial);
+    CHECK(ck_set_blas_threads(3) == 1, "previous count after set(1)");
+    CHECK(ck_set_blas_threads(0) == 3, "previous count after set(3)");
+    CHECK(ck_set_blas_threads(0) == initial, "set(0) restores the startup count %d", initial);
+}
+
+/* ---- convolution: one geometry through every entry point ----------------- */
+
+static const ck_act_kind kinds[] = {CK_ACT_NONE, CK_ACT_RELU, CK_ACT_CLIP, CK_ACT_LEAKY_RELU, CK_ACT_SIGMOID,
+                                    CK_ACT_SILU, CK_ACT_HARD_SIGMOID, CK_ACT_HARD_SWISH};
+
+static ck_activation act_of(ck_act_kind kind) {
+    ck_activation a = {kind, 0.0f, 0.0f};
+    if (kind == CK_ACT_CLIP) { a.alpha = -0.5f; a.beta = 1.5f; }
+    if (kind == CK_ACT_LEAKY_RELU) a.alpha = 0.1f;
+    if (kind == CK_ACT_HARD_SIGMOID) { a.alpha = 0.2f; a.beta = 0.5f; }
+    return a;
+}
+
+static void check_forward(const ck_conv2d *p, const char *name, const float *x, const float *w,
+                          const float *bias, const ck_activation *act) {
+    geom g = geom_of(p);
+    double *ref = malloc(sizeof(double) * (size_t)g.y_elems), *mag = malloc(sizeof(double) * (size_t)g.y_elems);
+    ref_conv(p, x, w, bias, ref, mag);
+    const ck_conv_algo algos[] = {CK_CONV_AUTO, CK_CONV_IM2COL, CK_CONV_1X1, CK_CONV_DEPTHWISE};
+    for (int ai = 0; ai < 4; ai++) {
+        ck_conv_algo algo = algos[ai];
+        size_t sf = ck_conv2d_scratch_floats(p, algo);
+        float *y = filled(g.y_elems, NAN);
+        if (!algo_applies(p, algo)) {
+            float *scratch = check_zeros(1 << 16);
+            CHECK(ck_conv2d_forward(p, algo, x, w, bias, act, y, scratch, 1 << 16) == CK_ERR_ARGUMENT,
+                  "%s: algo %d does not apply", name, algo);
+            CHECK(all_equal(y, NAN, g.y_elems), "%s: refused algo %d wrote y", name, algo);
+            free(scratch); free(y);
+            continue;
+        }
+        ck_conv_algo path = algo == CK_CONV_AUTO
+            ? (algo_applies(p, CK_CONV_1X1) ? CK_CONV_1X1 : algo_applies(p, CK_CONV_DEPTHWISE) ? CK_CONV_DEPTHWISE : CK_CONV_IM2COL)
+            : algo;
+        if (path == CK_CONV_IM2COL)
+            CHECK(sf >= 1 && (int64_t)sf <= g.rows * g.cols, "%s: im2col scratch %zu of %lld", name, sf,
+                  (long long)(g.rows * g.cols));
+        else
+            CHECK(sf == 0, "%s: algo %d scratch %zu, want 0", name, algo, sf);
+        /* Exactly the advertised size, so that ASan catches any overrun. */
+        float *scratch = sf ? filled((int64_t)sf, NAN) : NULL;
+        ck_status s = ck_conv2d_forward(p, algo, x, w, bias, act, y, scratch, sf);
+        CHECK(s == CK_OK, "%s: forward algo %d status %d", name, algo, s);
+        double worst = 0;
+        int64_t worst_at = 0;
+        for (int64_t i = 0; i < g.y_elems; i++) {
+            double want = ref_act(act, ref[i]);
+            /* Float summation error of rows + 1 terms, times the steepest slope
+             * of any activation here (1.5), plus expf's own error. */
+            double tol = 1.5 * 2.0 * (double)(g.rows + 1) * FLT_EPSILON * mag[i] + 4 * FLT_EPSILON * (1 + fabs(want));
+            double next = worse(worst, fabs((double)y[i] - want), tol);
+            if (next > worst) { worst = next; worst_at = i; }
+        }
+        CHECK(worst <= 1, "%s: forward algo %d act %d bias %d: worst error %g x tolerance at %lld (got %g want %g)",
+              name, algo, act ? (int)act->kind : -1, bias != NULL, worst, (long long)worst_at, y[worst_at],
+              ref_act(act, ref[worst_at]));
+        free(scratch); free(y);
+    }
+    free(ref); free(mag);
+}
+
+static void check_im2col(const ck_conv2d *p, const char *name, const float *x) {
+    geom g = geom_of(p);
+    if (g.rows * g.cols > (1 << 22)) return;   /* the reference would be slow; the forward covers it */
+    int64_t img = (int64_t)p->c_in * p->h_in * p->w_in, plane = (int64_t)p->h_in * p->w_in;
+    for (int grp = 0; grp < p->groups; grp++) {
+        /* im2col equals the definition, exactly (it only copies). */
+        float *col = filled(g.rows * g.cols, NAN);
+        CHECK(ck_im2col(p, x, grp, col) == CK_OK, "%s: im2col status", name);
+        int64_t bad = 0;
+        for (int64_t r = 0; r < g.rows; r++)
+            for (int64_t q = 0; q < g.cols; q++) {
+                int64_t src = im2col_source(p, &g, grp, r, q);
+                float want = src < 0 ? 0.0f : x[src];
+                bad += memcmp(&col[r * g.cols + q], &want, sizeof want) != 0;
+            }
+        CHECK(bad == 0, "%s: im2col group %d: %lld entries differ from the definition", name, grp, (long long)bad);
+
+        /* col2im against the naive scatter, accumulating onto a nonzero dx. */
+        float *c = check_random(g.rows * g.cols, -1, 1);
+        float *dx0 = check_random(img, -1, 1), *dx = copy_of(dx0, img);
+        double *want = malloc(sizeof(double) * (size_t)img);
+        for (int64_t i = 0; i < img; i++) want[i] = dx0[i];
+        for (int64_t r = 0; r < g.rows; r++)
+            for (int64_t q = 0; q < g.cols; q++) {
+                int64_t src = im2col_source(p, &g, grp, r, q);
+                if (src >= 0) want[src] += c[r * g.cols + q];
+            }
+        CHECK(ck_col2im(p, c, grp, dx) == CK_OK, "%s: col2im status", name);
+        double worst = 0;
+        for (int64_t i = 0; i < img; i++) worst = worse(worst, fabs(dx[i] - want[i]), 1e-6 * (1 + p->k_h * p->k_w));
+        CHECK(worst <= 1, "%s: col2im group %d error %g x tolerance", name, grp, worst);
+        int others = same_bits(dx, dx0, grp * g.cin_g * plane) &&
+                     same_bits(dx + (grp + 1) * g.cin_g * plane, dx0 + (grp + 1) * g.cin_g * plane,
+                               img - (grp + 1) * g.cin_g * plane);
+        CHECK(others, "%s: col2im group %d touched another group's channels", name, grp);
+
+        /* The adjoint identity <im2col(x), c> == <x, col2im(c)>. */
+        float *zero_dx = check_zeros(img);
+        ck_col2im(p, c, grp, zero_dx);
+        double lhs = 0, rhs = 0, scale = 0;
+        for (int64_t i = 0; i < g.rows * g.cols; i++) { lhs += (double)col[i] * c[i]; scale += fabs((double)col[i] * c[i]); }
+        for (int64_t i = 0; i < img; i++) rhs += (double)x[i] * zero_dx[i];
+        CHECK(fabs(lhs - rhs) <= 1e-5 * (1 + scale), "%s: adjoint group %d: %g vs %g", name, grp, lhs, rhs);
+        free(col); free(c); free(dx0); free(dx); free(want); free(zero_dx);
+    }
+}
+
+static void check_backward(const ck_conv2d *p, const char *name, const float *x, const float *w,
+                           const float *bias, int finite_differences) {
+    geom g = geom_of(p);
+    size_t sf = ck_conv2d_scratch_floats(p, CK_CONV_AUTO);
+    float *scratch = sf ? filled((int64_t)sf, NAN) : NULL;
+    float *dy = check_random(g.y_elems, -1, 1);
+    float *dx0 = check_random(g.x_elems, -1, 1), *dx = copy_of(dx0, g.x_elems);
+    double *want = malloc(sizeof(double) * (size_t)g.x_elems), *mag = malloc(sizeof(double) * (size_t)g.x_elems);
+    for (int64_t i = 0; i < g.x_elems; i++) { want[i] = dx0[i]; mag[i] = fabs(dx0[i]); }
+    ref_conv_backward(p, w, dy, want, mag);
+    ck_status s = ck_conv2d_backward_input(p, w, dy, dx, scratch, sf);
+    CHECK(s == CK_OK, "%s: backward status %d", name, s);
+    double worst = 0;
+    for (int64_t i = 0; i < g.x_elems; i++) {
+        double tol = 2.0 * (double)(g.cout_g * p->k_h * p->k_w + 1) * FLT_EPSILON * mag[i] + 1e-7;
+        worst = worse(worst, fabs(dx[i] - want[i]), tol);
+    }
+    CHECK(worst <= 1, "%s: backward (accumulating) worst error %g x tolerance", name, worst);
+
+    /* Central differences of loss = sum(conv(x) * dy). The loss is linear in
+     * x, so the difference is exact up to rounding and eps can be large,
+     * which keeps float32 rounding far below the tolerance; the step is
+     * measured after rounding x +- eps. */
+    if (finite_differences) {
+        float *grad = check_zeros(g.x_elems);
+        ck_conv2d_backward_input(p, w, dy, grad, scratch, sf);
+        size_t fsf = ck_conv2d_scratch_floats(p, CK_CONV_AUTO);
+        float *fscratch = fsf ? check_zeros((int64_t)fsf) : NULL;
+        float *xp = copy_of(x, g.x_elems), *y = check_zeros(g.y_elems);
+        const float eps = 0.0625f;
+        for (int t = 0; t < 6; t++) {
+            int64_t i = (int64_t)(check_next() % (uint64_t)g.x_elems);
+            float orig = xp[i];
+            xp[i] = orig + eps;
+            double step = xp[i];
+            ck_conv2d_forward(p, CK_CONV_AUTO, xp, w, bias, NULL, y, fscratch, fsf);
+            double up = loss(y, dy, g.y_elems);
+            xp[i] = orig - eps;
+            step -= xp[i];
+            ck_conv2d_forward(p, CK_CONV_AUTO, xp, w, bias, NULL, y, fscratch, fsf);
+            double down = loss(y, dy, g.y_elems);
+            xp[i] = orig;
+            double fd = (up - down) / step;
+            CHECK(fabs(fd - grad[i]) <= 1e-3 * (1 + fabs(grad[i])), "%s: finite difference at %lld: %g vs backward %g",
+                  name, (long long)i, fd, grad[i]);
+        }
+        free(grad); free(fscratch); free(xp); free(y);
+    }
+    free(scratch); free(dy); free(dx0); free(dx); free(want); free(mag);
+}
+
+static int conv_cases;
+
+static void run_conv(const ck_conv2d *p, int use_bias, ck_act_kind kind, int finite_differences) {
+    char name[160];
+    describe(p, name, sizeof name);
+    int32_t ho = -1, wo = -1;
+    ck_status s = ck_conv2d_output_size(p, &ho, &wo);
+    geom g = geom_of(p);
+    CHECK(s == CK_OK && ho == g.ho && wo == g.wo, "%s: output size %d (%d x %d, want %d x %d)", name, s, ho, wo, g.ho, g.wo);
+    if (s != CK_OK) return;
+    conv_cases++;
+    float *x = check_random(g.x_elems, -1, 1), *w = check_random(g.w_elems, -1, 1);
+    float *bias = use_bias ? check_random(p->c_out, -1, 1) : NULL;
+    ck_activation act = act_of(kind);
+    /* NONE is tested both as a NULL act and as an explicit identity. */
+    check_forward(p, name, x, w, bias, kind == CK_ACT_NONE && use_bias ? NULL : &act);
+    check_im2col(p, name, x);
+    check_backward(p, name, x, w, bias, finite_differences);
+    free(x); free(w); free(bias);
+}
+
+static ck_conv2d conv(int n, int c_in, int c_out, int h, int w, int kh, int kw, int s, int d,
+                      int pt, int pl, int pb, int pr, int groups) {
+    ck_conv2d p = {n, c_in, h, w, c_out, kh, kw, s, s, d, d, pt, pl, pb, pr, groups};
+    return p;
+}
+
+static void test_conv_fixed(void) {
+    check_seed(21);
+    struct { ck_conv2d p; int bias; ck_act_kind act; } cases[] = {
+        {conv(1, 3, 4, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_RELU},           /* plain 3x3 same */
+        {conv(1, 3, 5, 11, 8, 3, 5, 2, 1, 0, 2, 1, 3, 1), 0, CK_ACT_NONE},          /* asymmetric pads, stride 2 */
+        {conv(2, 2, 3, 10, 13, 3, 3, 1, 2, 2, 1, 0, 2, 1), 1, CK_ACT_SILU},         /* dilation 2, batch */
+        {conv(1, 4, 6, 9, 9, 3, 3, 2, 1, 1, 1, 1, 1, 2), 1, CK_ACT_CLIP},           /* groups 2 */
+        {conv(3, 6, 9, 8, 7, 2, 3, 1, 1, 0, 1, 1, 0, 3), 0, CK_ACT_LEAKY_RELU},     /* groups 3, batch 3 */
+        {conv(1, 6, 6, 10, 9, 3, 3, 1, 1, 1, 1, 1, 1, 6), 1, CK_ACT_HARD_SWISH},    /* depthwise */
+        {conv(2, 4, 12, 9, 11, 3, 3, 2, 1, 1, 1, 1, 1, 4), 1, CK_ACT_HARD_SIGMOID}, /* depthwise x3, stride 2 */
+        {conv(1, 5, 10, 12, 12, 3, 3, 1, 2, 2, 0, 1, 3, 5), 0, CK_ACT_SIGMOID},     /* depthwise x2, dilation, odd pads */
+        {conv(1, 3, 3, 6, 17, 5, 5, 2, 1, 2, 2, 2, 2, 3), 1, CK_ACT_RELU},          /* depthwise 5x5 stride 2 */
+        {conv(2, 8, 5, 6, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1), 1, CK_ACT_RELU},           /* 1x1: GEMM on the input */
+        {conv(1, 6, 4, 6, 7, 1, 1, 1, 1, 0, 0, 0, 0, 2), 0, CK_ACT_NONE},           /* 1x1 grouped */
+        {conv(1, 6, 4, 9, 7, 1, 1, 2, 1, 0, 0, 0, 0, 1), 1, CK_ACT_NONE},           /* 1x1 stride 2: im2col */
+        {conv(1, 3, 4, 5, 5, 1, 1, 1, 1, 1, 0, 0, 2, 1), 1, CK_ACT_NONE},           /* 1x1 padded: im2col */
+        {conv(1, 1, 4, 9, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_RELU},          /* c_in 1: depthwise x4 */
+        {conv(1, 2, 3, 4, 5, 6, 7, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_NONE},           /* kernel = padded input */
+        {conv(1, 2, 2, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0, 2), 1, CK_ACT_NONE},           /* depthwise, 1x1 output */
+        {conv(1, 3, 2, 5, 4, 5, 5, 3, 2, 3, 3, 3, 3, 1), 1, CK_ACT_NONE},           /* taps mostly in padding */
+        {conv(1, 2, 3, 9, 15, 1, 7, 1, 1, 0, 3, 0, 3, 1), 1, CK_ACT_NONE},          /* 1x7 */
+        {conv(1, 2, 3, 15, 9, 7, 1, 1, 1, 3, 0, 3, 0, 1), 1, CK_ACT_NONE},          /* 7x1 */
+        {conv(1, 2, 3, 4, 3, 5, 5, 1, 1, 4, 4, 0, 0, 1), 1, CK_ACT_NONE},           /* same-size output, a tap column all padding */
+        {conv(1, 3, 4, 20, 22, 7, 7, 2, 1, 3, 3, 3, 3, 1), 1, CK_ACT_RELU},         /* stem-like 7x7 s2 */
+        {conv(1, 2, 2, 6, 6, 3, 3, 3, 1, 0, 0, 0, 0, 1), 0, CK_ACT_NONE},           /* stride 3 */
+        /* Large enough that im2col goes in column blocks (checked below): a
+         * 2736-row matrix gets 773-column blocks, so block edges land
+         * mid-row, one of them 1 column into a row, inside the left
+         * padding; once through the general walk, once through the
+         * stride-1 "flat" copy. Then blocks of exactly one output row, some
+         * entirely in the top or bottom padding of a 7x7 kernel's taps;
+         * then blocks with groups and a batch. */
+        {conv(1, 304, 1, 6, 305, 3, 3, 1, 1, 3, 3, 3, 3, 1), 1, CK_ACT_NONE},
+        {conv(1, 304, 1, 10, 309, 3, 3, 1, 2, 2, 2, 2, 2, 1), 0, CK_ACT_RELU},
+        {conv(1, 56, 1, 4, 800, 7, 7, 1, 1, 3, 3, 3, 3, 1), 1, CK_ACT_NONE},
+        {conv(2, 608, 2, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 2), 1, CK_ACT_HARD_SWISH},
+        {conv(1, 8, 8, 30, 31, 3, 3, 1, 1, 1, 1, 1, 1, 8), 1, CK_ACT_CLIP},         /* depthwise, wide rows */
+        /* Depthwise planes wider than the direct kernel's row buffer go in
+         * vertical strips; strides beyond its reach, or kernels too large
+         * for it, take its plain fallback. */
+        {conv(1, 2, 2, 3, 1500, 3, 3, 1, 1, 1, 1, 1, 1, 2), 1, CK_ACT_RELU},
+        {conv(1, 2, 4, 5, 1501, 3, 3, 2, 1, 1, 0, 1, 2, 2), 1, CK_ACT_CLIP},
+        {conv(1, 2, 2, 4, 900, 5, 5, 1, 2, 4, 4, 4, 4, 2), 0, CK_ACT_SILU},
+        {conv(1, 3, 3, 11, 12, 3, 3, 3, 1, 1, 1, 1, 1, 3), 1, CK_ACT_NONE},
+        {conv(1, 2, 2, 12, 13, 3, 3, 5, 1, 1, 1, 1, 1, 2), 1, CK_ACT_NONE},
+        {conv(1, 2, 2, 50, 50, 3, 3, 1, 40, 40, 40, 40, 40, 2), 1, CK_ACT_RELU},
+        {conv(2, 3, 6, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 3), 1, CK_ACT_RELU},          /* 7 rows: a block, a pair, a single */
+        {conv(1, 2, 2, 13, 14, 3, 3, 2, 1, 1, 1, 1, 1, 2), 1, CK_ACT_RELU},        /* stride 2, 7 output rows */
+    };
+    size_t n_cases = sizeof cases / sizeof cases[0];
+    for (size_t i = 0; i < n_cases; i++) run_conv(&cases[i].p, cases[i].bias, cases[i].act, 1);
+    for (size_t i = n_cases - 13; i < n_cases - 9; i++) {
+        geom g = geom_of(&cases[i].p);
+        CHECK((int64_t)ck_conv2d_scratch_floats(&cases[i].p, CK_CONV_IM2COL) < g.rows * g.cols,
+              "case %zu was meant to build im2col in blocks", i);
+    }
+    /* Every activation through every path once more, on one shape per path. */
+    const ck_conv2d paths[] = {conv(1, 3, 4, 6, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1), conv(1, 4, 8, 6, 7, 3, 3, 1, 1, 1, 1, 1, 1, 4),
+                               conv(1, 4, 3, 6, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1)};
+    for (int pi = 0; pi < 3; pi++)
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) run_conv(&paths[pi], (int)k & 1, kinds[k], 0);
+}
+
+static void test_conv_random(void) {
+    check_seed(31);
+    for (int t = 0; t < 160; t++) {
+        ck_conv2d p;
+        p.n = check_int(1, 2);
+        int kind = check_int(0, 3);   /* 0 plain, 1 grouped, 2 depthwise, 3 depthwise with multiplier */
+        p.groups = kind == 0 ? 1 : check_int(2, 3);
+        int cin_g = kind >= 2 ? 1 : check_int(1, 4), cout_g = kind == 2 ? 1 : check_int(1, 4);
+        p.c_in = p.groups * cin_g;
+        p.c_out = p.groups * cout_g;
+        p.k_h = check_int(1, 4); p.k_w = check_int(1, 4);
+        p.stride_h = check_int(1, 3); p.stride_w = check_int(1, 3);
+        p.dil_h = check_int(1, 2); p.dil_w = check_int(1, 2);
+        p.pad_top = check_int(0, 3); p.pad_left = check_int(0, 3); p.pad_bottom = check_int(0, 3); p.pad_right = check_int(0, 3);
+        if (check_int(0, 4) == 0) {   /* sometimes a geometry the 1x1 path takes */
+            p.k_h = p.k_w = 1; p.stride_h = p.stride_w = 1;
+            p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 0;
+        }
+        int span_h = p.dil_h * (p.k_h - 1) + 1, span_w = p.dil_w * (p.k_w - 1) + 1;
+        int min_h = span_h - p.pad_top - p.pad_bottom, min_w = span_w - p.pad_left - p.pad_right;
+        p.h_in = check_int(min_h > 1 ? min_h : 1, 13);
+        p.w_in = check_int(min_w > 1 ? min_w : 1, 13);
+        run_conv(&p, check_int(0, 1), kinds[check_int(0, 7)], t % 4 == 0);
+    }
+}
+
+/* ---- bad input ----------------------------------------------------------------- */
+
+/* Buffers larger than any bad call below could address if it went ahead. */
+enum { BIG = 1 << 14 };
+
+static void expect_refused(const ck_conv2d *p, ck_conv_algo algo, const ck_activation *act, size_t scratch_floats,
+                           int null_scratch, ck_status want, const char *what) {
+    float *x = filled(BIG, 1.0f), *w = filled(BIG, 1.0f), *bias = filled(BIG, 1.0f);
+    float *y = filled(BIG, 7.0f), *dx = filled(BIG, 7.0f), *scratch = filled(BIG, 7.0f);
+    size_t sf = scratch_floats < BIG ? scratch_floats : BIG;
+    ck_status s = ck_conv2d_forward(p, algo, x, w, bias, act, y, null_scratch ? NULL : scratch, sf);
+    CHECK(s == want, "forward with %s: got %d want %d", what, s, want);
+    if (want != CK_OK)
+        CHECK(all_equal(y, 7.0f, BIG) && all_equal(scratch, 7.0f, BIG), "forward with %s wrote its output", what);
+    if (algo == CK_CONV_AUTO && act == NULL) {
+        s = ck_conv2d_backward_input(p, w, y, dx, null_scratch ? NULL : scratch, sf);
+        CHECK(s == want, "backward with %s: got %d want %d", what, s, want);
+        if (want != CK_OK)
+            CHECK(all_equal(dx, 7.0f, BIG) && all_equal(scratch, 7.0f, BIG), "backward with %s wrote its output", what);
+    }
+    free(x); free(w); free(bias); free(y); free(dx); free(scratch);
+}
+
+static void test_conv_bad(void) {
+    const ck_conv2d base = conv(1, 4, 4, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+    size_t need = ck_conv2d_scratch_floats(&base, CK_CONV_AUTO);
+    CHECK(need == 36 * 64, "scratch of a small 3x3 is its whole im2col matrix (%zu)", need);
+    expect_refused(&base, CK_CONV_AUTO, NULL, need, 0, CK_OK, "a valid geometry (control)");
+
+    /* Every field at 0 and -1 (pads only at -1: a zero pad is fine). */
+    static const size_t fields[] = {
+        offsetof(ck_conv2d, n), offsetof(ck_conv2d, c_in), offsetof(ck_conv2d, h_in), offsetof(ck_conv2d, w_in),
+        offsetof(ck_conv2d, c_out), offsetof(ck_conv2d, k_h), offsetof(ck_conv2d, k_w),
+        offsetof(ck_conv2d, stride_h), offsetof(ck_conv2d, stride_w), offsetof(ck_conv2d, dil_h), offsetof(ck_conv2d, dil_w),
+        offsetof(ck_conv2d, pad_top), offsetof(ck_conv2d, pad_left), offsetof(ck_conv2d, pad_bottom),
+        offsetof(ck_conv2d, pad_right), offsetof(ck_conv2d, groups)};
+    for (int f = 0; f < 16; f++) {
+        for (int v = -1; v <= 0; v++) {
+            if (f >= 11 && f <= 14 && v == 0) continue;
+            ck_conv2d p = base;
+            int32_t value = v;
+            memcpy((char *)&p + fields[f], &value, sizeof value);
+            char what[64];
+            snprintf(what, sizeof what, "field %d = %d", f, v);
+            expect_refused(&p, CK_CONV_AUTO, NULL, need, 0, f == 15 ? CK_ERR_ARGUMENT : CK_ERR_SIZE, what);
+            CHECK(ck_conv2d_scratch_floats(&p, CK_CONV_AUTO) == 0, "scratch of an invalid geometry (%s)", what);
+        }
+    }
+    ck_conv2d p = base;
+    p.groups = 3;
+    expect_refused(&p, CK_CONV_AUTO, NULL, need, 0, CK_ERR_ARGUMENT, "groups not dividing c_in");
+    p = base; p.c_in = 6; p.groups = 3;
+    expect_refused(&p, CK_CONV_AUTO, NULL, need, 0, CK_ERR_ARGUMENT, "groups not dividing c_out");
+    p = base; p.k_h = 11;
+    expect_refused(&p, CK_CONV_AUTO, NULL, need, 0, CK_ERR_SIZE, "kernel taller than the padded input");
+    p = base; p.k_w = 6; p.dil_w = 2;
+    expect_refused(&p, CK_CONV_AUTO, NULL, need, 0, CK_ERR_SIZE, "dilated kernel wider than the padded input");
+    int32_t ho, wo;
+    CHECK(ck_conv2d_output_size(&p, &ho, &wo) == CK_ERR_SIZE, "output_size of an empty output");
+
+    /* Sizes past CK_MAX_ELEMENTS, caught before any memory is touched. */
+    p = base; p.h_in = 65536; p.w_in = 32768; p.c_in = p.c_out = 1;
+    expect_refused(&p, CK_CONV_AUTO, NULL, need, 0, CK_ERR_SIZE, "x of 2^31 elements");
+    p = base; p.h_in = p.w_in = 1; p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 30000;
+    expect_refused(&p, CK_CONV_AUTO, NULL, need, 0, CK_ERR_SIZE, "y past CK_MAX_ELEMENTS through padding");
+    p = base; p.c_in = p.c_out = 65536; p.h_in = p.w_in = 3; p.k_h = p.k_w = 1;
+    p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 0; p.stride_h = 2;
+    expect_refused(&p, CK_CONV_AUTO, NULL, need, 0, CK_ERR_SIZE, "weights of 2^32 elements");
+    p = base; p.n = 2; p.c_in = p.c_out = 1024; p.h_in = p.w_in = 1024; p.groups = 1024;
+    expect_refused(&p, CK_CONV_AUTO, NULL, need, 0, CK_ERR_SIZE, "a batch past CK_MAX_ELEMENTS");
+    p = base; p.pad_top = p.pad_bottom = INT32_MAX; p.h_in = INT32_MAX;
+    expect_refused(&p, CK_CONV_AUTO, NULL, need, 0, CK_ERR_SIZE, "pads near INT32_MAX");
+    p = base; p.dil_h = INT32_MAX; p.k_h = INT32_MAX;
+    expect_refused(&p, CK_CONV_AUTO, NULL, need, 0, CK_ERR_SIZE, "a kernel span past int32");
+
+    /* The im2col matrix alone past the limit: the whole-matrix entry points
+     * refuse it, the tiled forward does not need it. */
+    p = base; p.c_in = p.c_out = 1; p.h_in = p.w_in = 32; p.k_h = p.k_w = 32;
+    p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 4000;
+    float col_dummy[4] = {5, 5, 5, 5}, x_dummy[4] = {1, 1, 1, 1};
+    CHECK(ck_im2col(&p, x_dummy, 0, col_dummy) == CK_ERR_SIZE, "im2col past CK_MAX_ELEMENTS");
+    CHECK(ck_col2im(&p, col_dummy, 0, x_dummy) == CK_ERR_SIZE, "col2im past CK_MAX_ELEMENTS");
+    size_t tiled = ck_conv2d_scratch_floats(&p, CK_CONV_IM2COL);
+    CHECK(tiled >= 1024 && tiled < (size_t)1 << 24, "tiled scratch stays small (%zu)", tiled);
+    CHECK(col_dummy[0] == 5 && x_dummy[0] == 1, "refused im2col/col2im wrote");
+
+    /* Scratch: too small, or missing. */
+    expect_refused(&base, CK_CONV_AUTO, NULL, need - 1, 0, CK_ERR_SCRATCH, "scratch one float short");
+    expect_refused(&base, CK_CONV_AUTO, NULL, 0, 0, CK_ERR_SCRATCH, "no scratch at all");
+    expect_refused(&base, CK_CONV_AUTO, NULL, need, 1, CK_ERR_NULL, "a NULL scratch of a claimed size");
+
+    /* Paths that do not apply, and options out of range. */
+    expect_refused(&base, CK_CONV_1X1, NULL, need, 0, CK_ERR_ARGUMENT, "1x1 on a 3x3");
+    expect_refused(&base, CK_CONV_DEPTHWISE, NULL, need, 0, CK_ERR_ARGUMENT, "depthwise on groups 1");
+    expect_refused(&base, (ck_conv_algo)7, NULL, need, 0, CK_ERR_ARGUMENT, "algo 7");
+    expect_refused(&base, (ck_conv_algo)-1, NULL, need, 0, CK_ERR_ARGUMENT, "algo -1");
+    CHECK(ck_conv2d_scratch_floats(&base, (ck_conv_algo)7) == 0, "scratch of algo 7");
+    ck_activation bad_kind = {(ck_act_kind)42, 0, 0}, bad_clip = {CK_ACT_CLIP, 2.0f, 1.0f};
+    expect_refused(&base, CK_CONV_IM2COL, &bad_kind, need, 0, CK_ERR_ARGUMENT, "activation kind 42");
+    expect_refused(&base, CK_CONV_IM2COL, &bad_clip, need, 0, CK_ERR_ARGUMENT, "clip with alpha > beta");
+
+    /* NULL pointers. */
+    float *buf = filled(BIG, 7.0f), *scratch = filled(BIG, 7.0f);
+    const float *one = buf;
+    CHECK(ck_conv2d_forward(NULL, CK_CONV_AUTO, one, one, NULL, NULL, buf, scratch, BIG) == CK_ERR_NULL, "forward NULL p");
+    CHECK(ck_conv2d_forward(&base, CK_CONV_AUTO, NULL, one, NULL, NULL, buf, scratch, BIG) == CK_ERR_NULL, "forward NULL x");
+    CHECK(ck_conv2d_forward(&base, CK_CONV_AUTO, one, NULL, NULL, NULL, buf, scratch, BIG) == CK_ERR_NULL, "forward NULL w");
+    CHECK(ck_conv2d_forward(&base, CK_CONV_AUTO, one, one, NULL, NULL, NULL, scratch, BIG) == CK_ERR_NULL, "forward NULL y");
+    CHECK(ck_conv2d_backward_input(NULL, one, one, buf, scratch, BIG) == CK_ERR_NULL, "backward NULL p");
+    CHECK(ck_conv2d_backward_input(&base, NULL, one, buf, scratch, BIG) == CK_ERR_NULL, "backward NULL w");
+    CHECK(ck_conv2d_backward_input(&base, one, NULL, buf, scratch, BIG) == CK_ERR_NULL, "backward NULL dy");
+    CHECK(ck_conv2d_backward_input(&base, one, one, NULL, scratch, BIG) == CK_ERR_NULL, "backward NULL dx");
+    CHECK(ck_im2col(NULL, one, 0, buf) == CK_ERR_NULL && ck_im2col(&base, NULL, 0, buf) == CK_ERR_NULL &&
+          ck_im2col(&base, one, 0, NULL) == CK_ERR_NULL, "im2col NULLs");
+    CHECK(ck_col2im(NULL, one, 0, buf) == CK_ERR_NULL && ck_col2im(&base, NULL, 0, buf) == CK_ERR_NULL &&
+          ck_col2im(&base, one, 0, NULL) == CK_ERR_NULL, "col2im NULLs");
+    CHECK(all_equal(buf, 7.0f, BIG) && all_equal(scratch, 7.0f, BIG), "NULL calls wrote");
+    CHECK(ck_conv2d_output_size(NULL, &ho, &wo) == CK_ERR_NULL && ck_conv2d_output_size(&base, NULL, &wo) == CK_ERR_NULL &&
+          ck_conv2d_output_size(&base, &ho, NULL) == CK_ERR_NULL, "output_size NULLs");
+    CHECK(ck_conv2d_scratch_floats(NULL, CK_CONV_IM2COL) == 0, "scratch of NULL");
+
+    /* im2col/col2im take one group at a time. */
+    p = base; p.groups = 2;
+    CHECK(ck_im2col(&p, one, 2, buf) == CK_ERR_ARGUMENT && ck_im2col(&p, one, -1, buf) == CK_ERR_ARGUMENT,
+          "im2col group out of range");
+    CHECK(ck_col2im(&p, one, 2, buf) == CK_ERR_ARGUMENT && ck_col2im(&p, one, -1, buf) == CK_ERR_ARGUMENT,
+          "col2im group out of range");
+    CHECK(all_equal(buf, 7.0f, BIG), "refused group wrote");
+    free(buf); free(scratch);
+}
+
+int main(void) {
+    test_gemm();
+    test_conv_fixed();
+    test_conv_random();
+    test_conv_bad();
+    printf("%d convolution geometries checked\n", conv_cases);
+    return check_report("test_conv");
+}
