@@ -69,6 +69,10 @@ struct ModelStructure {
     /// one Gemm with constant weights -> logits. Returns the class weights
     /// W [classes, channels] (bias unused, as in Zhou et al.), or nil.
     func plainCAMWeights(graph: Graph, target: Int) -> Tensor? {
+        ModelStructure.plainCAMWeights(graph: graph, plan: plan, target: target)
+    }
+
+    static func plainCAMWeights(graph: Graph, plan: Plan, target: Int) -> Tensor? {
         var consumers: [Int: [Graph.Node]] = [:]
         for node in graph.nodes { for case let i? in node.inputs { consumers[i, default: []].append(node) } }
         guard let channels = plan.shapes[target]?[1] else { return nil }

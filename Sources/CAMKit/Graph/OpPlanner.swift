@@ -82,6 +82,9 @@ struct PlannedOp {
     var outputs: [(shape: [Int], type: ElementType)]
     var scratch: Int = 0
     var run: Plan.Kernel
+    /// The op's backward rule, written beside its forward; nil where camkit
+    /// has none (the backward pass then names the op in its error).
+    var backward: Plan.Backward?
 }
 
 /// The clip bounds of a Clip node (inputs 1 and 2; absent means unbounded).

@@ -12,9 +12,16 @@ final class Plan: Sendable {
         let outputs: [Int]
         let scratch: Int              // floats of scratch the kernel needs
         let run: Kernel
+        let backward: Backward?
     }
 
     typealias Kernel = @Sendable (_ inputs: [Value?], _ scratch: UnsafeMutableBufferPointer<Float>) throws(CAMError) -> [Value]
+
+    /// Reverse mode for one step: given the forward inputs and outputs and
+    /// the gradient of each output (nil: zero), the gradient of each input
+    /// for which `wanted` is true (nil elsewhere).
+    typealias Backward = @Sendable (_ inputs: [Value?], _ outputs: [Value], _ gradOutputs: [Tensor?], _ wanted: [Bool],
+                                    _ scratch: UnsafeMutableBufferPointer<Float>) throws(CAMError) -> [Tensor?]
 
     let graph: Graph
     let inputShape: [Int]
@@ -108,7 +115,7 @@ final class Plan: Sendable {
                 for (id, value) in zip(outputs, values) { constants[id] = value }
             } else {
                 steps.append(Step(node: stepNode, inputs: node.inputs, outputs: outputs,
-                                  scratch: planned.scratch, run: planned.run))
+                                  scratch: planned.scratch, run: planned.run, backward: planned.backward))
             }
         }
 

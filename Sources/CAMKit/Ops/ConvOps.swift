@@ -35,7 +35,7 @@ enum ConvOps {
         let geometry = p
         let activation = c.fusedActivation
         let label = c.where
-        return PlannedOp(outputs: [(outShape, .float)], scratch: scratch) { inputs, scratch throws(CAMError) in
+        var op = PlannedOp(outputs: [(outShape, .float)], scratch: scratch) { inputs, scratch throws(CAMError) in
             let x = try floatOperand(inputs, 0), w = try floatOperand(inputs, 1)
             let bias = hasBias ? try floatOperand(inputs, 2).scalars : nil
             var y = [Float](repeating: 0, count: outShape.reduce(1, *))
@@ -52,6 +52,27 @@ enum ConvOps {
             }
             return [.float(Tensor(uncheckedShape: outShape, scalars: y))]
         }
+        // Input gradient only: dx = col2im(W^T dy). A fused activation would
+        // need its pre-activation values, so backward plans never fuse.
+        if activation == nil {
+            op.backward = { inputs, outputs, grads, wanted, scratch throws(CAMError) in
+                if wanted.dropFirst().contains(true) {
+                    throw CAMError(.unsupported, "\(label): gradients with respect to convolution weights are not supported")
+                }
+                guard wanted[0] else { return wanted.map { _ in nil } }
+                let w = try floatOperand(inputs, 1)
+                let dy = gradient(grads, 0, shape: outShape)
+                var dx = [Float](repeating: 0, count: x.reduce(1, *))
+                var p = geometry
+                try kernel(label) {
+                    dx.withUnsafeMutableBufferPointer { db in
+                        ck_conv2d_backward_input(&p, w.scalars, dy.scalars, db.baseAddress, scratch.baseAddress, scratch.count)
+                    }
+                }
+                return [Tensor(uncheckedShape: x, scalars: dx)] + Array(repeating: nil, count: wanted.count - 1)
+            }
+        }
+        return op
     }
 
     /// Explicit pads, or the ones auto_pad asks for: SAME_* pads so that

@@ -5,13 +5,24 @@ enum ElementwiseOps {
     static func activation(_ c: OpContext, _ act: ck_activation) throws(CAMError) -> PlannedOp {
         let shape = try c.floatShape(0)
         let label = c.where
-        return PlannedOp(outputs: [(shape, .float)]) { inputs, _ throws(CAMError) in
+        var op = PlannedOp(outputs: [(shape, .float)]) { inputs, _ throws(CAMError) in
             var y = try floatOperand(inputs, 0)
             var act = act
             let n = Int64(y.count)
             try kernel(label) { y.scalars.withUnsafeMutableBufferPointer { ck_act_forward(&act, $0.baseAddress, $0.baseAddress, n) } }
             return [.float(y)]
         }
+        op.backward = { inputs, _, grads, wanted, _ throws(CAMError) in
+            guard wanted[0] else { return wanted.map { _ in nil } }
+            let x = try floatOperand(inputs, 0)
+            let dy = gradient(grads, 0, shape: shape)
+            var dx = [Float](repeating: 0, count: x.count)
+            var act = act
+            let n = Int64(x.count)
+            try kernel(label) { dx.withUnsafeMutableBufferPointer { ck_act_backward(&act, x.scalars, dy.scalars, $0.baseAddress, n) } }
+            return [Tensor(uncheckedShape: shape, scalars: dx)] + Array(repeating: nil, count: wanted.count - 1)
+        }
+        return op
     }
 
     /// BatchNormalization in inference mode, where no Conv precedes it:
@@ -30,9 +41,9 @@ enum ElementwiseOps {
         let scale = (0..<x[1]).map { vectors[0][$0] / (vectors[3][$0] + epsilon).squareRoot() }
         let shift = (0..<x[1]).map { vectors[1][$0] - vectors[2][$0] * scale[$0] }
         let channels = x[1], inner = x[2...].reduce(1, *)
-        return PlannedOp(outputs: [(x, .float)]) { inputs, _ throws(CAMError) in
-            var y = try floatOperand(inputs, 0)
-            y.scalars.withUnsafeMutableBufferPointer { buf in
+        // y = x * s + t per channel; the backward rule is the same map with t = 0.
+        @Sendable func affine(_ v: inout [Float], _ shift: [Float]) {
+            v.withUnsafeMutableBufferPointer { buf in
                 var offset = 0
                 while offset < buf.count {
                     for ch in 0..<channels {
@@ -42,8 +53,21 @@ enum ElementwiseOps {
                     }
                 }
             }
+        }
+        var op = PlannedOp(outputs: [(x, .float)]) { inputs, _ throws(CAMError) in
+            var y = try floatOperand(inputs, 0)
+            affine(&y.scalars, shift)
             return [.float(y)]
         }
+        let zero = [Float](repeating: 0, count: channels)
+        op.backward = { _, _, grads, wanted, _ throws(CAMError) in
+            guard wanted[0] else { return wanted.map { _ in nil } }
+            if wanted.dropFirst().contains(true) { throw CAMError(.unsupported, "BatchNormalization: gradients of its parameters are not supported") }
+            var dx = gradient(grads, 0, shape: x)
+            affine(&dx.scalars, zero)
+            return [dx] + Array(repeating: nil, count: wanted.count - 1)
+        }
+        return op
     }
 
     static func binary(_ c: OpContext, _ op: Op.BinaryOp) throws(CAMError) -> PlannedOp {
@@ -74,10 +98,43 @@ enum ElementwiseOps {
                 return [.int(IntTensor(shape: out, scalars: result))]
             }
         }
-        return PlannedOp(outputs: [(out, .float)]) { inputs, _ throws(CAMError) in
+        var planned = PlannedOp(outputs: [(out, .float)]) { inputs, _ throws(CAMError) in
             let x = try floatOperand(inputs, 0), y = try floatOperand(inputs, 1)
             return [.float(Tensor(uncheckedShape: out, scalars: plan.apply(x.scalars, y.scalars, op)))]
         }
+        let (shapeA, shapeB) = (a.shape, b.shape)
+        planned.backward = { inputs, _, grads, wanted, _ throws(CAMError) in
+            let dy = gradient(grads, 0, shape: out).scalars
+            var result: [Tensor?] = [nil, nil]
+            // Each operand's gradient at the broadcast shape, then summed back.
+            func back(_ i: Int, _ shape: [Int], _ local: () throws(CAMError) -> [Float]) throws(CAMError) {
+                guard wanted[i] else { return }
+                result[i] = Tensor(uncheckedShape: shape, scalars: reduceGradient(try local(), from: out, to: shape))
+            }
+            switch op {
+            case .add:
+                try back(0, shapeA) { dy }
+                try back(1, shapeB) { dy }
+            case .sub:
+                try back(0, shapeA) { dy }
+                try back(1, shapeB) { dy.map { -$0 } }
+            case .mul:
+                let x = try floatOperand(inputs, 0).scalars, y = try floatOperand(inputs, 1).scalars
+                try back(0, shapeA) { plan.apply(dy, y, .mul) }
+                try back(1, shapeB) { Broadcast(a: out, b: shapeA, out: out).apply(dy, x, .mul) }
+            case .div:
+                let x = try floatOperand(inputs, 0).scalars, y = try floatOperand(inputs, 1).scalars
+                try back(0, shapeA) { plan.apply(dy, y, .div) }
+                try back(1, shapeB) {
+                    // d(x / y)/dy = -x / y^2
+                    let q = plan.apply(x, y, .div)                       // x / y at the broadcast shape
+                    let qy = Broadcast(a: out, b: shapeB, out: out).apply(q, y, .div)
+                    return zip(dy, qy).map { -$0 * $1 }
+                }
+            }
+            return result
+        }
+        return planned
     }
 
     static func lrn(_ c: OpContext, size: Int, alpha: Float, beta: Float, bias: Float) throws(CAMError) -> PlannedOp {
@@ -89,6 +146,8 @@ enum ElementwiseOps {
         return PlannedOp(outputs: [(x, .float)]) { inputs, _ throws(CAMError) in
             let input = try floatOperand(inputs, 0)
             var y = [Float](repeating: 0, count: input.count)
+            // No backward rule: LRN sits early in the few nets that have it (GoogLeNet),
+            // never between a CAM target and the logits.
             try kernel(label) { y.withUnsafeMutableBufferPointer { ck_lrn_forward(input.scalars, $0.baseAddress, n, ch, hw, sz, alpha, beta, bias) } }
             return [.float(Tensor(uncheckedShape: x, scalars: y))]
         }

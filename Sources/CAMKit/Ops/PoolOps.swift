@@ -20,7 +20,7 @@ enum PoolOps {
         let out = [x[0], x[1], Int(hOut), Int(wOut)]
         let geometry = p
         let label = c.where
-        return PlannedOp(outputs: [(out, .float)]) { inputs, _ throws(CAMError) in
+        var op = PlannedOp(outputs: [(out, .float)]) { inputs, _ throws(CAMError) in
             let input = try floatOperand(inputs, 0)
             var y = [Float](repeating: 0, count: out.reduce(1, *))
             var p = geometry
@@ -32,6 +32,24 @@ enum PoolOps {
             }
             return [.float(Tensor(uncheckedShape: out, scalars: y))]
         }
+        op.backward = { inputs, _, grads, wanted, _ throws(CAMError) in
+            guard wanted[0] else { return [nil] }
+            let input = try floatOperand(inputs, 0)
+            let dy = gradient(grads, 0, shape: out)
+            var dx = [Float](repeating: 0, count: x.reduce(1, *))
+            var p = geometry
+            if isMax {
+                // The forward pass keeps no argmax; finding it again costs one pooling pass.
+                var y = [Float](repeating: 0, count: out.reduce(1, *))
+                var argmax = [Int32](repeating: 0, count: y.count)
+                try kernel(label) { ck_maxpool2d_forward(&p, input.scalars, &y, &argmax) }
+                try kernel(label) { ck_maxpool2d_backward(&p, argmax, dy.scalars, &dx) }
+            } else {
+                try kernel(label) { ck_avgpool2d_backward(&p, dy.scalars, &dx) }
+            }
+            return [Tensor(uncheckedShape: x, scalars: dx)]
+        }
+        return op
     }
 
     static func global(_ c: OpContext, max isMax: Bool) throws(CAMError) -> PlannedOp {
@@ -45,7 +63,7 @@ enum PoolOps {
     static func globalPlan(_ c: OpContext, x: [Int], out: [Int], max isMax: Bool) throws(CAMError) -> PlannedOp {
         let planes = try ConvOps.int32(c, x[0] * x[1]), hw = try ConvOps.int32(c, x[2...].reduce(1, *))
         let label = c.where
-        return PlannedOp(outputs: [(out, .float)]) { inputs, _ throws(CAMError) in
+        var op = PlannedOp(outputs: [(out, .float)]) { inputs, _ throws(CAMError) in
             let input = try floatOperand(inputs, 0)
             var y = [Float](repeating: 0, count: Int(planes))
             try kernel(label) {
@@ -56,6 +74,22 @@ enum PoolOps {
             }
             return [.float(Tensor(uncheckedShape: out, scalars: y))]
         }
+        op.backward = { inputs, _, grads, wanted, _ throws(CAMError) in
+            guard wanted[0] else { return wanted.map { _ in nil } }
+            let dy = gradient(grads, 0, shape: out)
+            var dx = [Float](repeating: 0, count: x.reduce(1, *))
+            if isMax {
+                let input = try floatOperand(inputs, 0)
+                var y = [Float](repeating: 0, count: Int(planes))
+                var argmax = [Int32](repeating: 0, count: Int(planes))
+                try kernel(label) { ck_global_maxpool_forward(input.scalars, &y, &argmax, planes, hw) }
+                try kernel(label) { ck_global_maxpool_backward(argmax, dy.scalars, &dx, planes, hw) }
+            } else {
+                try kernel(label) { ck_global_avgpool_backward(dy.scalars, &dx, planes, hw) }
+            }
+            return [Tensor(uncheckedShape: x, scalars: dx)] + Array(repeating: nil, count: wanted.count - 1)
+        }
+        return op
     }
 
     /// ReduceMean. Over the trailing spatial axes of [N, C, ...] it is global
@@ -66,7 +100,9 @@ enum PoolOps {
         if attribute == nil, c.optional(1) != nil { axes = try c.constantInts(1, what: "axes") }
         if axes.isEmpty {
             if noopWithEmptyAxes {
-                return PlannedOp(outputs: [(x, .float)]) { inputs, _ throws(CAMError) in [inputs[0]!] }
+                var op = PlannedOp(outputs: [(x, .float)]) { inputs, _ throws(CAMError) in [inputs[0]!] }
+                op.backward = ShapeOps.reshapeBack(inputShape: x)
+                return op
             }
             axes = Array(0..<x.count)
         }
@@ -82,12 +118,20 @@ enum PoolOps {
         }
         let count = Float(normalized.reduce(1) { $0 * x[$1] })
         let plan = Broadcast(a: x, b: kept, out: x)
-        return PlannedOp(outputs: [(out, .float)]) { inputs, _ throws(CAMError) in
+        var op = PlannedOp(outputs: [(out, .float)]) { inputs, _ throws(CAMError) in
             let input = try floatOperand(inputs, 0)
             // Sum each input element into its reduced slot (b's index in the broadcast).
             var sums = [Double](repeating: 0, count: kept.reduce(1, *))
             plan.forEach { o, _, j in sums[j] += Double(input.scalars[o]) }
             return [.float(Tensor(uncheckedShape: out, scalars: sums.map { Float($0 / Double(count)) }))]
         }
+        op.backward = { _, _, grads, wanted, _ throws(CAMError) in
+            guard wanted[0] else { return wanted.map { _ in nil } }
+            let dy = gradient(grads, 0, shape: out)
+            var dx = [Float](repeating: 0, count: x.reduce(1, *))
+            plan.forEach { o, _, j in dx[o] = dy.scalars[j] / count }
+            return [Tensor(uncheckedShape: x, scalars: dx)] + Array(repeating: nil, count: wanted.count - 1)
+        }
+        return op
     }
 }

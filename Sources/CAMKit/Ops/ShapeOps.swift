@@ -95,7 +95,8 @@ enum ShapeOps {
         let outer = first.shape[..<a].reduce(1, *)
         let blocks = parts.map { $0.shape[a...].reduce(1, *) }   // contiguous run per outer index
         let outShape = out
-        return PlannedOp(outputs: [(out, first.type)]) { inputs, _ throws(CAMError) in
+        let partShapes = parts.map(\.shape)
+        var op = PlannedOp(outputs: [(out, first.type)]) { inputs, _ throws(CAMError) in
             let values = inputs.compactMap { $0 }
             func join<T>(_ arrays: [[T]]) -> [T] {
                 var result: [T] = []
@@ -110,6 +111,29 @@ enum ShapeOps {
             }
             return [.int(IntTensor(shape: outShape, scalars: join(values.map { v -> [Int64] in if case .int(let t) = v { return t.scalars }; return [] })))]
         }
+        // The gradient splits back along the axis, in the same blocks.
+        let present = c.operands.map { $0 != nil }
+        op.backward = { _, _, grads, wanted, _ throws(CAMError) in
+            let dy = gradient(grads, 0, shape: outShape).scalars
+            let stride = blocks.reduce(0, +)
+            var result: [Tensor?] = Array(repeating: nil, count: wanted.count)
+            var part = 0, offset = 0
+            for (slot, isPresent) in present.enumerated() where isPresent {
+                let block = blocks[part]
+                if wanted[slot] {
+                    var dx = [Float](repeating: 0, count: outer * block)
+                    for o in 0..<outer {
+                        let src = o * stride + offset
+                        for i in 0..<block { dx[o * block + i] = dy[src + i] }
+                    }
+                    result[slot] = Tensor(uncheckedShape: partShapes[part], scalars: dx)
+                }
+                offset += block
+                part += 1
+            }
+            return result
+        }
+        return op
     }
 
     static func split(_ c: OpContext, axis: Int, sizes attribute: [Int]?, numOutputs: Int?) throws(CAMError) -> PlannedOp {
@@ -134,11 +158,24 @@ enum ShapeOps {
             start += size
         }
         let planned = parts
-        return PlannedOp(outputs: planned.map { $0.outputs[0] }) { inputs, scratch throws(CAMError) in
+        var op = PlannedOp(outputs: planned.map { $0.outputs[0] }) { inputs, scratch throws(CAMError) in
             var results: [Value] = []
             for p in planned { results.append(contentsOf: try p.run(inputs, scratch)) }
             return results
         }
+        // Each output's gradient goes back to its own slice of the input.
+        op.backward = { inputs, outputs, grads, wanted, scratch throws(CAMError) in
+            guard wanted[0] else { return wanted.map { _ in nil } }
+            var dx = [Float](repeating: 0, count: x.shape.reduce(1, *))
+            for (i, part) in planned.enumerated() {
+                guard let g = grads[i], let back = part.backward else { continue }
+                if let d = try back(inputs, [outputs[i]], [g], [true], scratch)[0] {
+                    for j in dx.indices { dx[j] += d.scalars[j] }
+                }
+            }
+            return [Tensor(uncheckedShape: x.shape, scalars: dx)] + Array(repeating: nil, count: wanted.count - 1)
+        }
+        return op
     }
 
     /// Pad, constant mode: pads [x1_begin, x2_begin, ..., x1_end, x2_end, ...]
@@ -243,18 +280,20 @@ enum ShapeOps {
 
     /// The same elements under a new shape.
     static func reshaped(_ x: OpContext.Operand, to out: [Int]) -> PlannedOp {
-        PlannedOp(outputs: [(out, x.type)]) { inputs, _ throws(CAMError) in
+        var op = PlannedOp(outputs: [(out, x.type)]) { inputs, _ throws(CAMError) in
             switch inputs[0] {
             case .float(let t)?: return [.float(Tensor(uncheckedShape: out, scalars: t.scalars))]
             case .int(let t)?: return [.int(IntTensor(shape: out, scalars: t.scalars))]
             case nil: throw CAMError(.internal, "reshape without an operand")
             }
         }
+        op.backward = reshapeBack(inputShape: x.shape)
+        return op
     }
 
     /// Output element o is input element indices[o] (or `fill` where it is -1).
     static func gathering(_ x: OpContext.Operand, to out: [Int], indices: [Int], fill: Float = 0) -> PlannedOp {
-        PlannedOp(outputs: [(out, x.type)]) { inputs, _ throws(CAMError) in
+        var op = PlannedOp(outputs: [(out, x.type)]) { inputs, _ throws(CAMError) in
             switch inputs[0] {
             case .float(let t)?:
                 return [.float(Tensor(uncheckedShape: out, scalars: indices.map { $0 >= 0 ? t.scalars[$0] : fill }))]
@@ -263,6 +302,8 @@ enum ShapeOps {
             case nil: throw CAMError(.internal, "gather without an operand")
             }
         }
+        op.backward = scatterBack(inputShape: x.shape, indices: indices)
+        return op
     }
 
     static func sliced(_ x: OpContext.Operand, axis: Int, start: Int, count: Int, step: Int) -> PlannedOp {
