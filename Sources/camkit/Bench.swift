@@ -19,7 +19,7 @@ struct Bench: ParsableCommand {
     @Argument(help: "The ONNX model file.")
     var model: String
 
-    @Option(help: "What to time: forward (more methods arrive with the CAM methods).")
+    @Option(help: "What to time: forward, or a CAM method (top-1 class, automatic target layer).")
     var method: String = "forward"
 
     @Option(help: "Images per pass.")
@@ -35,7 +35,9 @@ struct Bench: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard method == "forward" else { throw ValidationError("--method: only 'forward' is available") }
+        guard method == "forward" || CAMMethod(name: method) != nil else {
+            throw ValidationError("--method: forward or one of \(CAMMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         guard batch >= 1, batch <= 4096 else { throw ValidationError("--batch must be 1 to 4096") }
         guard runs >= 1, runs <= 100_000 else { throw ValidationError("--runs must be 1 to 100000") }
         guard threads >= 0, threads <= 256 else { throw ValidationError("--threads must be 0 to 256") }
@@ -50,11 +52,16 @@ struct Bench: ParsableCommand {
             let shape = try m.defaultInputShape(batch: batch)
             var rng = SystemRandomNumberGenerator()
             let x = try Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -2...2, using: &rng) })
-            _ = try m.forward(x)
+            let cam = CAMMethod(name: method)
+            if cam != nil && batch != 1 { throw CAMError(.argument, "CAM methods are timed at batch 1") }
+            let pass = { () throws(CAMError) in
+                if let cam { _ = try m.localize(x, method: cam, topK: 1) } else { _ = try m.forward(x) }
+            }
+            try pass()
             var times: [Double] = []
             for _ in 0..<runs {
                 let t0 = DispatchTime.now()
-                _ = try m.forward(x)
+                try pass()
                 times.append(milliseconds(since: t0))
             }
             times.sort()
