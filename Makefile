@@ -16,15 +16,15 @@ endif
 SWIFT     ?= swift
 BUILD     := build
 
-BLAS_CFLAGS := $(shell pkg-config --cflags openblas)
-BLAS_LIBS   := $(shell pkg-config --libs openblas)
+SYS_CFLAGS := $(shell pkg-config --cflags openblas libpng libjpeg)
+SYS_LIBS   := $(shell pkg-config --libs openblas libpng libjpeg)
 
 CSTD      := -std=c11
 WARN      := -Wall -Wextra -Werror
-CPPFLAGS  := -Iinclude -ICSources $(BLAS_CFLAGS)
+CPPFLAGS  := -Iinclude -ICSources $(SYS_CFLAGS)
 OPT       := -O2
 SANITIZE  := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDLIBS    := $(BLAS_LIBS) -lm
+LDLIBS    := $(SYS_LIBS) -lm
 
 KERNEL_SRC  := $(wildcard CSources/*.c)
 KERNEL_HDR  := include/cam_kernels.h $(wildcard CSources/*.h)

@@ -23,9 +23,21 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .systemLibrary(
+            name: "CPNG",
+            path: "Sources/CPNG",
+            pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]
+        ),
+        .systemLibrary(
+            name: "CJPEG",
+            path: "Sources/CJPEG",
+            pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg62-turbo-dev"])]
+        ),
         .target(
             name: "CCAMKernels",
-            dependencies: ["COpenBLAS"],
+            dependencies: ["COpenBLAS", "CPNG", "CJPEG"],
             path: ".",
             sources: ["CSources"],
             publicHeadersPath: "include"

@@ -92,8 +92,8 @@ struct ModelStructure {
                 } ?? []
                 guard Set(given.map { $0 < 0 ? $0 + rank : $0 }) == [2, 3] else { return nil }
                 pooled = true
-            case .flatten, .reshape, .squeeze where pooled:
-                break
+            case .flatten, .reshape, .squeeze:
+                guard pooled else { return nil }
             case .gemm(_, _, let transA, let transB) where pooled && !transA:
                 guard node.outputs == [graph.outputs[0]], let wid = node.inputs[1],
                       case .float(let w)? = plan.constants[wid], w.shape.count == 2 else { return nil }

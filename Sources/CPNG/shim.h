@@ -1,0 +1,2 @@
+/* libpng; pkg-config libpng supplies the include path. */
+#include <png.h>
