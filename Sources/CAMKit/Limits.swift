@@ -6,3 +6,10 @@ public enum Limits {
     /// (VGG's first block, 64 x 64 x 224 x 224) is 2^27.6, under it.
     public static let maxTensorElements = 1 << 28
 }
+
+extension Limits {
+    /// Pixels (width x height) of an image camkit decodes: 100 megapixels.
+    /// Checked from the file's header, before any pixel memory exists, so a
+    /// decompression bomb is refused cheaply. Each call can lower or raise it.
+    public static let maxImagePixels = 100_000_000
+}

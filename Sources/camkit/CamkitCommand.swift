@@ -24,9 +24,11 @@ struct Camkit: ParsableCommand {
 }
 
 /// `--json` lines: one object per line, keys sorted for stable output.
-func printJSON(_ object: Any) throws {
+func printJSON(_ object: Any) throws { print(try jsonLine(object)) }
+
+func jsonLine(_ object: Any) throws -> String {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-    print(String(decoding: data, as: UTF8.self))
+    return String(decoding: data, as: UTF8.self)
 }
 
 func fileURL(_ path: String) -> URL { URL(fileURLWithPath: path) }

@@ -1,15 +1,21 @@
 import ArgumentParser
 import CAMKit
 import Foundation
+import Synchronization
 
 struct Localize: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Class activation maps and boxes for the top-k classes (or one class) of an input.",
+        abstract: "Class activation maps and boxes for the top-k classes (or one class) of images or a tensor.",
         discussion: """
-        Input: --input-tensor X.npy, a preprocessed float32 tensor [1, C, H, W]; maps and boxes \
-        are then at H x W. Boxes are [x_min, y_min, x_max, y_max], inclusive pixel coordinates, of \
-        the largest 8-connected region at or above threshold x the map's maximum. A map that is \
-        all zero gives the whole image as its box.
+        Inputs: PNG or JPEG files, or directories (walked recursively for .png, .jpg and .jpeg, in \
+        sorted order, on both cores), or --input-tensor X.npy, a preprocessed float32 tensor \
+        [1, C, H, W]. For images, the maps are resized to each image's own size and boxes are in \
+        its pixel coordinates; for a tensor, to H x W. One JSON object per input with --json. \
+        A file that fails is reported on stderr and the others go on; the exit status is then 1.
+
+        Boxes are [x_min, y_min, x_max, y_max], inclusive pixel coordinates, of the largest \
+        8-connected region at or above threshold x the map's maximum. A map that is all zero gives \
+        the whole image as its box.
 
         Methods: \(CAMMethod.allCases.map(\.rawValue).joined(separator: ", ")) (gradcampp is an \
         alias of gradcam++). cam needs global average pooling and one linear layer after the \
@@ -20,8 +26,11 @@ struct Localize: ParsableCommand {
     @Argument(help: "The ONNX model file.")
     var model: String
 
-    @Option(name: .customLong("input-tensor"), help: "Input tensor (.npy, float32, [1, C, H, W]).")
-    var inputTensor: String
+    @Argument(help: "Image files (PNG, JPEG) or directories of them.")
+    var inputs: [String] = []
+
+    @Option(name: .customLong("input-tensor"), help: "A preprocessed input tensor (.npy, float32, [1, C, H, W]) instead of images.")
+    var inputTensor: String?
 
     @Option(help: "CAM method.")
     var method: String = "gradcam"
@@ -38,16 +47,34 @@ struct Localize: ParsableCommand {
     @Option(name: .customLong("target-layer"), help: "Tensor to explain (see `camkit info`); default: automatic.")
     var targetLayer: String?
 
-    @Option(name: .customLong("save-map"), help: "Write the final maps as float32 .npy [K, H, W], in rank order.")
+    @Option(name: .customLong("save-map"), help: "Write the final maps as float32 .npy [K, H, W], in rank order (one input only).")
     var saveMap: String?
 
-    @Option(name: .customLong("save-lowres"), help: "Write the feature-resolution maps (after ReLU, before normalization) as .npy [K, h, w].")
+    @Option(name: .customLong("save-lowres"), help: "Write the feature-resolution maps (after ReLU, before normalization) as .npy [K, h, w] (one input only).")
     var saveLowres: String?
 
-    @Option(help: "Class names, one per line, for the JSON 'label' field.")
+    @Option(help: "Write the image with the rank-1 heatmap and every box drawn, as PNG (one image only).")
+    var overlay: String?
+
+    @Option(name: .customLong("overlay-dir"), help: "Write one overlay PNG per image into this directory.")
+    var overlayDir: String?
+
+    @Option(help: "Class names, one per line, for the 'label' field.")
     var labels: String?
 
-    @Flag(help: "Print one JSON object per image.")
+    @Option(help: ArgumentHelp("Per-channel mean of the normalization (default: ImageNet's).", valueName: "r,g,b"))
+    var mean: String?
+
+    @Option(help: ArgumentHelp("Per-channel std of the normalization (default: ImageNet's).", valueName: "r,g,b"))
+    var std: String?
+
+    @Option(help: "How images meet the model's input size: stretch (both sides, the default) or crop (shorter side, then the center).")
+    var resize: String = "stretch"
+
+    @Option(name: .customLong("max-pixels"), help: "Refuse images larger than this many pixels (checked before decoding).")
+    var maxPixels: Int = Limits.maxImagePixels
+
+    @Flag(help: "Print one JSON object per input.")
     var json = false
 
     func validate() throws {
@@ -56,29 +83,155 @@ struct Localize: ParsableCommand {
         }
         guard threshold > 0, threshold < 1 else { throw ValidationError("--threshold must be in (0, 1), got \(threshold)") }
         guard topK >= 1 else { throw ValidationError("--top-k must be at least 1, got \(topK)") }
+        guard (inputTensor == nil) != inputs.isEmpty else {
+            throw ValidationError("give image files or directories, or --input-tensor, not both and not neither")
+        }
+        guard Preprocessing.Resize(rawValue: resize) != nil else { throw ValidationError("--resize must be stretch or crop") }
+        guard maxPixels >= 1 else { throw ValidationError("--max-pixels must be positive") }
+        _ = try triple(mean, "--mean")
+        _ = try triple(std, "--std")
+    }
+
+    func triple(_ text: String?, _ flag: String) throws -> [Float]? {
+        guard let text else { return nil }
+        let parts = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 3, parts.allSatisfy({ $0 != nil && $0!.isFinite }) else {
+            throw ValidationError("\(flag) expects three numbers r,g,b, got '\(text)'")
+        }
+        return parts.map { $0! }
     }
 
     func run() throws {
+        var failed = false
         try Camkit.guarded {
             let m = try CAMModel(contentsOf: fileURL(model))
             let names = try labels.map { path throws(CAMError) in try readLabels(path) }
-            let x = try Npy.read(contentsOf: fileURL(inputTensor))
-            let result = try m.localize(x, method: CAMMethod(name: method)!, topK: topK, classIndex: classIndex,
-                                        threshold: threshold, targetLayer: targetLayer)
-            if let saveMap {
-                try Npy.write(try Tensor(shape: [result.predictions.count, result.mapHeight, result.mapWidth],
-                                         scalars: result.predictions.flatMap(\.map)), to: fileURL(saveMap))
+            let camMethod = CAMMethod(name: method)!
+            if let inputTensor {
+                let x = try Npy.read(contentsOf: fileURL(inputTensor))
+                let result = try m.localize(x, method: camMethod, topK: topK, classIndex: classIndex, threshold: threshold, targetLayer: targetLayer)
+                try save(result)
+                print(try describe(result, image: inputTensor, labels: names))
+                return
             }
-            if let saveLowres {
-                try Npy.write(try Tensor(shape: [result.predictions.count, result.lowresHeight, result.lowresWidth],
-                                         scalars: result.predictions.flatMap(\.lowres)), to: fileURL(saveLowres))
+            let files = try collectImages(inputs)
+            if files.count > 1 && (saveMap != nil || saveLowres != nil || overlay != nil) {
+                throw CAMError(.argument, "--save-map, --save-lowres and --overlay take one image; use --overlay-dir for many (\(files.count) images given)")
             }
-            try report(result, image: inputTensor, labels: names, json: json)
+            if let overlayDir {
+                do { try FileManager.default.createDirectory(atPath: overlayDir, withIntermediateDirectories: true) } catch {
+                    throw CAMError(.io, "cannot create overlay directory '\(overlayDir)'")
+                }
+            }
+            let preprocessing = Preprocessing(mean: try triple(mean, "--mean") ?? Preprocessing.imageNetMean,
+                                              std: try triple(std, "--std") ?? Preprocessing.imageNetStd,
+                                              resize: Preprocessing.Resize(rawValue: resize)!)
+            failed = try process(files, model: m) { path throws(CAMError) in
+                let image = try Image(contentsOf: fileURL(path), maxPixels: maxPixels)
+                let result = try m.localize(image, method: camMethod, topK: topK, classIndex: classIndex, threshold: threshold,
+                                            targetLayer: targetLayer, preprocessing: preprocessing)
+                try save(result)
+                if let target = overlay ?? overlayDir.map({ "\($0)/\(overlayName(path))" }) {
+                    try result.overlay(on: image).writePNG(to: fileURL(target))
+                }
+                return try describe(result, image: path, labels: names)
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+
+    func overlayName(_ path: String) -> String {
+        let base = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        return base + ".png"
+    }
+
+    func save(_ result: CAMResult) throws(CAMError) {
+        if let saveMap {
+            try Npy.write(try Tensor(shape: [result.predictions.count, result.mapHeight, result.mapWidth],
+                                     scalars: result.predictions.flatMap(\.map)), to: fileURL(saveMap))
+        }
+        if let saveLowres {
+            try Npy.write(try Tensor(shape: [result.predictions.count, result.lowresHeight, result.lowresWidth],
+                                     scalars: result.predictions.flatMap(\.lowres)), to: fileURL(saveLowres))
+        }
+    }
+
+    func describe(_ r: CAMResult, image: String, labels: [String]?) throws(CAMError) -> String {
+        do { return try formatResult(r, image: image, labels: labels, json: json) } catch {
+            throw CAMError(.internal, "cannot format the result: \(error)")
         }
     }
 }
 
-/// Class names, one per line (blank lines are names too: the line number is the index).
+/// The image files named by `inputs`: files as given, directories walked
+/// recursively for .png/.jpg/.jpeg, each directory's files in sorted order.
+func collectImages(_ inputs: [String]) throws(CAMError) -> [String] {
+    let extensions: Set<String> = ["png", "jpg", "jpeg"]
+    var files: [String] = []
+    for input in inputs {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory) else {
+            throw CAMError(.io, "'\(input)': no such file or directory")
+        }
+        guard isDirectory.boolValue else { files.append(input); continue }
+        guard let walker = FileManager.default.enumerator(atPath: input) else { throw CAMError(.io, "'\(input)': cannot read the directory") }
+        var found: [String] = []
+        while let relative = walker.nextObject() as? String {
+            if extensions.contains((relative as NSString).pathExtension.lowercased()) { found.append("\(input)/\(relative)") }
+        }
+        guard !found.isEmpty else { throw CAMError(.argument, "'\(input)': the directory holds no PNG or JPEG files") }
+        files += found.sorted()
+    }
+    return files
+}
+
+/// Runs `work` on every file, on both cores when there are several (one
+/// image per thread, single-threaded BLAS), printing each result in input
+/// order as soon as it and its predecessors are done, errors as one line on
+/// stderr each. A progress bar goes to stderr when it is a terminal.
+/// Returns whether any file failed.
+func process(_ files: [String], model: CAMModel, work: @Sendable @escaping (String) throws(CAMError) -> String) throws -> Bool {
+    struct State { var next = 0; var printed = 0; var done = 0; var failed = false; var outputs: [Int: Result<String, CAMError>] = [:] }
+    let state = Mutex(State())
+    let workers = files.count > 1 ? min(2, ProcessInfo.processInfo.activeProcessorCount) : 1
+    if workers > 1 { Runtime.setBLASThreads(1) }
+    let progress = files.count > 1 && isatty(2) != 0
+    DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        while true {
+            let index: Int? = state.withLock { s in
+                guard s.next < files.count else { return nil }
+                defer { s.next += 1 }
+                return s.next
+            }
+            guard let index else { return }
+            let outcome: Result<String, CAMError>
+            do throws(CAMError) { outcome = .success(try work(files[index])) } catch { outcome = .failure(error) }
+            state.withLock { s in
+                s.outputs[index] = outcome
+                s.done += 1
+                while let ready = s.outputs.removeValue(forKey: s.printed) {
+                    if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                    switch ready {
+                    case .success(let line): print(line); fflush(nil)
+                    case .failure(let e):
+                        s.failed = true
+                        FileHandle.standardError.write(Data("camkit: error: \(e.message)\n".utf8))
+                    }
+                    s.printed += 1
+                }
+                if progress {
+                    let width = 30, filled = width * s.done / files.count
+                    let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+                    FileHandle.standardError.write(Data("\r[\(bar)] \(s.done)/\(files.count)".utf8))
+                }
+            }
+        }
+    }
+    if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    return state.withLock { $0.failed }
+}
+
+/// Class names, one per line (the line number is the class index).
 func readLabels(_ path: String) throws(CAMError) -> [String] {
     guard let data = FileManager.default.contents(atPath: path) else { throw CAMError(.io, "cannot read labels file '\(path)'") }
     var lines = String(decoding: data, as: UTF8.self).components(separatedBy: "\n")
@@ -86,8 +239,8 @@ func readLabels(_ path: String) throws(CAMError) -> [String] {
     return lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
 }
 
-/// Prints one result as design.md section 3.1's JSON object, or as text.
-func report(_ r: CAMResult, image: String, labels: [String]?, json: Bool) throws {
+/// One result as design.md section 3.1's JSON object, or as text.
+func formatResult(_ r: CAMResult, image: String, labels: [String]?, json: Bool) throws -> String {
     func label(_ c: Int) -> String? { labels.flatMap { c < $0.count ? $0[c] : nil } }
     if json {
         let predictions: [[String: Any]] = r.predictions.map { p in
@@ -96,14 +249,14 @@ func report(_ r: CAMResult, image: String, labels: [String]?, json: Bool) throws
             if let l = label(p.classIndex) { o["label"] = l }
             return o
         }
-        try printJSON(["image": image, "width": r.mapWidth, "height": r.mapHeight, "method": r.method.rawValue,
-                       "target_layer": r.targetLayer, "predictions": predictions])
-        return
+        return try jsonLine(["image": image, "width": r.mapWidth, "height": r.mapHeight, "method": r.method.rawValue,
+                             "target_layer": r.targetLayer, "predictions": predictions])
     }
-    print("\(image): \(r.mapWidth)x\(r.mapHeight), \(r.method.rawValue) at \(r.targetLayer)")
+    var lines = ["\(image): \(r.mapWidth)x\(r.mapHeight), \(r.method.rawValue) at \(r.targetLayer)"]
     for p in r.predictions {
         let name = label(p.classIndex).map { " \($0)" } ?? ""
-        print(String(format: "  %d. class %d%@  score %.4f  logit %.4f  box %@", p.rank, p.classIndex, name, p.score, p.logit,
-                     p.box?.description ?? "none"))
+        lines.append(String(format: "  %d. class %d%@  score %.4f  logit %.4f  box %@", p.rank, p.classIndex, name, p.score, p.logit,
+                            p.box?.description ?? "none"))
     }
+    return lines.joined(separator: "\n")
 }
