@@ -3,6 +3,9 @@
 #   make            release build of the Swift package (library + C kernels)
 #   make test       every test: C kernel tests (plain and under ASan+UBSan)
 #                   and the Swift tests
+#   make demo       trains the demo model on synthetic images (once, cached in
+#                   out/demo), localizes the sample images, writes overlays to
+#                   out/overlays
 #   make bench      the kernel benchmark (conv vs bare GEMM, depthwise vs im2col)
 #   make deps       installs the Debian packages the build needs (as root)
 #
@@ -27,10 +30,10 @@ SANITIZE  := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sa
 LDLIBS    := $(SYS_LIBS) -lm
 
 KERNEL_SRC  := $(wildcard CSources/*.c)
-KERNEL_HDR  := include/cam_kernels.h $(wildcard CSources/*.h)
+KERNEL_HDR  := $(wildcard include/*.h) $(wildcard CSources/*.h)
 C_TESTS     := $(basename $(notdir $(wildcard Tests/c/test_*.c)))
 
-.PHONY: all release test test-c test-c-asan test-swift bench deps clean
+.PHONY: all release test test-build test-c test-c-asan test-swift bench demo deps clean
 
 all: release
 
@@ -39,13 +42,26 @@ release:
 
 # --- C kernel tests --------------------------------------------------------
 
-$(BUILD)/c/%: Tests/c/%.c Tests/c/check.h $(KERNEL_SRC) $(KERNEL_HDR) | $(BUILD)/c
-	$(CC) $(CSTD) $(OPT) $(WARN) $(CPPFLAGS) $(KERNEL_SRC) $< $(LDLIBS) -o $@
+# Each kernel file is compiled once per flavour (plain -O2, and sanitized),
+# then linked into every test program.
+KERNEL_OBJ      := $(patsubst CSources/%.c,$(BUILD)/c/obj/%.o,$(KERNEL_SRC))
+KERNEL_OBJ_ASAN := $(patsubst CSources/%.c,$(BUILD)/asan/obj/%.o,$(KERNEL_SRC))
 
-$(BUILD)/asan/%: Tests/c/%.c Tests/c/check.h $(KERNEL_SRC) $(KERNEL_HDR) | $(BUILD)/asan
-	$(CC) $(CSTD) $(SANITIZE) $(WARN) $(CPPFLAGS) $(KERNEL_SRC) $< $(LDLIBS) -o $@
+$(BUILD)/c/obj/%.o: CSources/%.c $(KERNEL_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) $(CPPFLAGS) -c $< -o $@
 
-$(BUILD)/c $(BUILD)/asan $(BUILD)/bench:
+$(BUILD)/asan/obj/%.o: CSources/%.c $(KERNEL_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(SANITIZE) $(WARN) $(CPPFLAGS) -c $< -o $@
+
+$(BUILD)/c/%: Tests/c/%.c Tests/c/check.h $(KERNEL_OBJ) $(KERNEL_HDR)
+	$(CC) $(CSTD) $(OPT) $(WARN) $(CPPFLAGS) $< $(KERNEL_OBJ) $(LDLIBS) -o $@
+
+$(BUILD)/asan/%: Tests/c/%.c Tests/c/check.h $(KERNEL_OBJ_ASAN) $(KERNEL_HDR)
+	$(CC) $(CSTD) $(SANITIZE) $(WARN) $(CPPFLAGS) $< $(KERNEL_OBJ_ASAN) $(LDLIBS) -o $@
+
+$(BUILD)/bench:
 	mkdir -p $@
 
 # Runs each test program, keeps its "name: N passed, N failed" line, and ends
@@ -74,15 +90,32 @@ test-c-asan: $(addprefix $(BUILD)/asan/,$(C_TESTS))
 test-swift:
 	$(SWIFT) test
 
+# Compiles every C test program in both flavours (worth running with -j).
+test-build: $(addprefix $(BUILD)/c/,$(C_TESTS)) $(addprefix $(BUILD)/asan/,$(C_TESTS))
+
 test: test-swift test-c-asan test-c
 
 # --- benchmark --------------------------------------------------------------
 
-$(BUILD)/bench/kernels: bench/kernels.c $(KERNEL_SRC) $(KERNEL_HDR) | $(BUILD)/bench
-	$(CC) $(CSTD) $(OPT) $(WARN) $(CPPFLAGS) $(KERNEL_SRC) $< $(LDLIBS) -o $@
+$(BUILD)/bench/kernels: bench/kernels.c $(KERNEL_OBJ) $(KERNEL_HDR) | $(BUILD)/bench
+	$(CC) $(CSTD) $(OPT) $(WARN) $(CPPFLAGS) $< $(KERNEL_OBJ) $(LDLIBS) -o $@
 
 bench: release $(BUILD)/bench/kernels
 	$(BUILD)/bench/kernels
+
+# --- demo -------------------------------------------------------------------
+
+DEMO_DIR := out/demo
+
+$(DEMO_DIR)/model.onnx:
+	$(SWIFT) build -c release --product camkit-demo-data
+	.build/release/camkit-demo-data $(DEMO_DIR)
+
+demo: release $(DEMO_DIR)/model.onnx
+	.build/release/camkit info $(DEMO_DIR)/model.onnx
+	.build/release/camkit localize $(DEMO_DIR)/model.onnx $(DEMO_DIR)/samples --labels $(DEMO_DIR)/labels.txt \
+	    --top-k 1 --overlay-dir out/overlays
+	@echo "overlays written to out/overlays/"
 
 # --- setup ------------------------------------------------------------------
 
@@ -93,4 +126,4 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES)
 
 clean:
-	rm -rf $(BUILD) .build
+	rm -rf $(BUILD) .build out

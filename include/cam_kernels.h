@@ -54,7 +54,13 @@ typedef enum ck_status {
     CK_ERR_NULL = 1,        /* a required pointer was NULL */
     CK_ERR_SIZE = 2,        /* a size was zero, negative, too large, or the output would be empty */
     CK_ERR_ARGUMENT = 3,    /* an option out of range (enum, groups that do not divide, ...) */
-    CK_ERR_SCRATCH = 4      /* the scratch buffer is smaller than the call needs */
+    CK_ERR_SCRATCH = 4,     /* the scratch buffer is smaller than the call needs */
+    /* Image files (cam_image.h); those calls also give a one-line message. */
+    CK_ERR_FORMAT = 5,      /* not a PNG or JPEG file, or corrupt or truncated data */
+    CK_ERR_UNSUPPORTED = 6, /* a valid file using a feature camkit does not handle */
+    CK_ERR_MEMORY = 7,      /* an allocation failed */
+    CK_ERR_LIMIT = 8,       /* the image is larger than the caller's pixel limit */
+    CK_ERR_IO = 9           /* a file could not be opened, read or written */
 } ck_status;
 
 /* A short, static, English description of a status ("size out of range"). */
