@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "CAMKit", targets: ["CAMKit"]),
         .executable(name: "camkit", targets: ["camkit"]),
+        .executable(name: "camkit-demo-data", targets: ["camkit-demo-data"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
@@ -40,7 +41,8 @@ let package = Package(
             dependencies: ["COpenBLAS", "CPNG", "CJPEG"],
             path: ".",
             sources: ["CSources"],
-            publicHeadersPath: "include"
+            publicHeadersPath: "include",
+            linkerSettings: [.linkedLibrary("m")]
         ),
         .target(
             name: "CAMKit",
@@ -57,6 +59,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/camkit"
+        ),
+        .executableTarget(
+            name: "camkit-demo-data",
+            dependencies: ["CCAMKernels"],
+            path: "Sources/camkit-demo-data"
         ),
         .testTarget(
             name: "CAMKitTests",
