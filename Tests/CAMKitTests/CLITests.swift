@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+@testable import CAMKit
+
+/// The `camkit` command line end to end, run as the executable `swift test`
+/// builds beside the tests: JSON as design.md section 3.1 specifies, one
+/// line on stderr per failure, and directories that go on past bad files.
+@Suite(.enabled(if: CLI.executable != nil, "camkit is not built beside the tests"))
+struct CLITests {
+    let model = Fixtures.modelURL("tiny_resnet").path
+
+    func temporaryDirectory() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("camkit-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    @Test func localizeJSONFollowsTheContract() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let labels = dir.appendingPathComponent("labels.txt")
+        try (0..<10).map { "class-\($0)" }.joined(separator: "\n").write(to: labels, atomically: true, encoding: .utf8)
+        let image = Fixtures.root.appendingPathComponent("images/rocket_gray.png").path
+        let r = try CLI.run(["localize", model, image, "--json", "--top-k", "3", "--labels", labels.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        #expect(object["image"] as? String == image)
+        #expect(object["width"] as? Int == 640 && object["height"] as? Int == 427)
+        #expect(object["method"] as? String == "gradcam")
+        #expect(object["target_layer"] as? String == "/layer3/relu_1/Relu_output_0")
+        let predictions = object["predictions"] as! [[String: Any]]
+        #expect(predictions.map { $0["rank"] as! Int } == [1, 2, 3])
+        for p in predictions {
+            #expect(Set(p.keys) == ["rank", "class", "label", "score", "logit", "box"])
+            #expect(p["label"] as? String == "class-\(p["class"] as! Int)")
+            let box = p["box"] as! [Int]
+            #expect(box.count == 4 && box[0] <= box[2] && box[1] <= box[3] && box[2] < 640 && box[3] < 427)
+        }
+    }
+
+    @Test func aDirectoryGoesOnPastBadFiles() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let images = dir.appendingPathComponent("images"), overlays = dir.appendingPathComponent("overlays")
+        try FileManager.default.createDirectory(at: images.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Fixtures.root.appendingPathComponent("images/chelsea_rgba.png"),
+                                         to: images.appendingPathComponent("a.png"))
+        try Data("not an image".utf8).write(to: images.appendingPathComponent("b.png"))
+        try FileManager.default.copyItem(at: Fixtures.root.appendingPathComponent("images/coffee_baseline.jpg"),
+                                         to: images.appendingPathComponent("sub/c.jpg"))
+        try Data("ignored".utf8).write(to: images.appendingPathComponent("notes.txt"))
+        let r = try CLI.run(["localize", model, images.path, "--json", "--top-k", "1", "--overlay-dir", overlays.path])
+        #expect(r.status == 1)
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines.first?.contains("a.png") == true && lines.last?.contains("c.jpg") == true)
+        let errors = r.stderr.split(separator: "\n")
+        #expect(errors.count == 1 && errors[0].hasPrefix("camkit: error: ") && errors[0].contains("b.png"), "\(r.stderr)")
+        for name in ["a.png", "c.png"] {
+            let overlay = try Image(contentsOf: overlays.appendingPathComponent(name))
+            #expect(overlay.width > 0)
+        }
+    }
+
+    @Test func failuresAreOneLineOnStderr() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let empty = dir.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let bad = dir.appendingPathComponent("bad.npy")
+        try Data("garbage".utf8).write(to: bad)
+        let cases: [([String], String)] = [
+            (["localize", model, empty.path], "holds no PNG or JPEG"),
+            (["localize", model, dir.appendingPathComponent("missing.png").path], "no such file"),
+            (["localize", model, "--input-tensor", bad.path], "bad.npy"),
+            (["run", model, "--input-tensor", bad.path, "--output", dir.appendingPathComponent("o.npy").path], "bad.npy"),
+            (["info", bad.path], "bad.npy"),
+            (["localize", model, Fixtures.root.appendingPathComponent("images/rocket_gray.png").path, "--max-pixels", "1000"], "limit"),
+        ]
+        for (arguments, fragment) in cases {
+            let r = try CLI.run(arguments)
+            #expect(r.status == 1, "\(arguments): status \(r.status)")
+            let lines = r.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("camkit: error: ") && lines[0].contains(fragment), "\(arguments): \(r.stderr)")
+        }
+    }
+}
+
+enum CLI {
+    static let executable: URL? = {
+        var dirs: [URL] = []
+        if let first = CommandLine.arguments.first { dirs.append(URL(fileURLWithPath: first).resolvingSymlinksInPath().deletingLastPathComponent()) }
+        dirs.append(Bundle.main.bundleURL.deletingLastPathComponent())
+        dirs.append(Bundle.main.bundleURL)
+        return dirs.map { $0.appendingPathComponent("camkit") }.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }()
+
+    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = executable!
+        p.arguments = arguments
+        let o = Pipe(), e = Pipe()
+        p.standardOutput = o
+        p.standardError = e
+        try p.run()
+        let out = o.fileHandleForReading.readDataToEndOfFile(), err = e.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+}
