@@ -4,20 +4,7 @@ import Testing
 
 /// Where `swift test` put the camkit-demo-data executable: beside the test bundle.
 enum DemoGenerator {
-    static let executable: URL? = {
-        let fm = FileManager.default
-        var dirs: [URL] = []
-        if let first = CommandLine.arguments.first {
-            dirs.append(URL(fileURLWithPath: first).resolvingSymlinksInPath().deletingLastPathComponent())
-        }
-        dirs.append(Bundle.main.bundleURL.deletingLastPathComponent())
-        dirs.append(Bundle.main.bundleURL)
-        for dir in dirs {
-            let url = dir.appendingPathComponent("camkit-demo-data")
-            if fm.isExecutableFile(atPath: url.path) { return url }
-        }
-        return nil
-    }()
+    static let executable = Executables.find("camkit-demo-data")
 }
 
 /// The demo generator (Sources/camkit-demo-data) end to end, on a tiny step
@@ -42,17 +29,8 @@ struct DemoModelTests {
     static func generate(_ name: String?, _ arguments: [String]) throws -> Generated {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent(name ?? "camkit-demo-data-unused")
         if name != nil { try? FileManager.default.removeItem(at: out) }
-        let p = Process()
-        p.executableURL = DemoGenerator.executable!
-        p.arguments = (name == nil ? [] : [out.path]) + arguments
-        let o = Pipe(), e = Pipe()
-        p.standardOutput = o
-        p.standardError = e
-        try p.run()
-        let stdout = o.fileHandleForReading.readDataToEndOfFile(), stderr = e.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Generated(dir: out, status: p.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                         stderr: String(decoding: stderr, as: UTF8.self))
+        let r = try Executables.run(DemoGenerator.executable!, (name == nil ? [] : [out.path]) + arguments)
+        return Generated(dir: out, status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 
     /// A few training steps (so the batch-norm running statistics that get
