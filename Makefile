@@ -58,8 +58,9 @@ $(BUILD)/asan/obj/%.o: CSources/%.c $(KERNEL_HDR)
 $(BUILD)/c/%: Tests/c/%.c Tests/c/check.h $(KERNEL_OBJ) $(KERNEL_HDR)
 	$(CC) $(CSTD) $(OPT) $(WARN) $(CPPFLAGS) $< $(KERNEL_OBJ) $(LDLIBS) -o $@
 
+# lld: the toolchain's default gold linker warns about every ASan symbol.
 $(BUILD)/asan/%: Tests/c/%.c Tests/c/check.h $(KERNEL_OBJ_ASAN) $(KERNEL_HDR)
-	$(CC) $(CSTD) $(SANITIZE) $(WARN) $(CPPFLAGS) $< $(KERNEL_OBJ_ASAN) $(LDLIBS) -o $@
+	$(CC) $(CSTD) $(SANITIZE) -fuse-ld=lld $(WARN) $(CPPFLAGS) $< $(KERNEL_OBJ_ASAN) $(LDLIBS) -o $@
 
 $(BUILD)/bench:
 	mkdir -p $@
