@@ -3,6 +3,7 @@
  * direct loop for depthwise convolutions, where GEMM would degenerate into
  * one tiny matrix product per channel. */
 #include "conv_internal.h"
+#include "team.h"
 
 /* The im2col path builds its matrix a block of output columns at a time,
  * so that the scratch stays bounded for large images: up to TILE_FLOATS
@@ -77,22 +78,76 @@ static void activate(float *y, int64_t ld, int32_t rows, int64_t len, const ck_a
 
 /* ---- im2col + GEMM -------------------------------------------------------- */
 
+/* With more than one BLAS thread, the passes before and after GEMM are
+ * shared across as many threads (team.c) when the work pays for creating
+ * them: about PER_THREAD floats to write per thread. im2col and the bias
+ * fill go together; the activation alone pays only on far larger outputs
+ * (a thread costs about as much as activating 300K floats), so it is
+ * shared from ACT_PER_THREAD. */
+enum { PER_THREAD = 1 << 16, ACT_PER_THREAD = 1 << 20 };
+
+static int threads_for(int64_t work, int64_t per_thread) {
+    int threads = ck_blas_threads();
+    int64_t t = work / per_thread;
+    return (int)(t < threads ? (t > 1 ? t : 1) : threads);
+}
+
+/* One block's im2col (columns [q0, q1), written at col) and the bias fill
+ * of its output columns, as items: the kernel taps (c, kh) first, then
+ * the output rows. */
+typedef struct prep_job {
+    const ck_conv2d *p;
+    const ck_conv_geom *g;
+    const float *x;
+    int32_t grp;
+    int64_t q0, q1, units;   /* units = cin_g * k_h */
+    float *col;
+    float *y;                /* the block's first output, rows g->cols apart */
+    const float *bias;       /* NULL: no fill */
+} prep_job;
+
+static void prep_items(void *ctx, int64_t b, int64_t e) {
+    const prep_job *j = ctx;
+    if (b < j->units)
+        ck_im2col_units(j->p, j->g, j->x, j->grp, j->q0, j->q1, b, e < j->units ? e : j->units, j->col);
+    if (e > j->units) {
+        int64_t r0 = (b > j->units ? b : j->units) - j->units, r1 = e - j->units;
+        (void)prefill(j->y + r0 * j->g->cols, j->g->cols, (int32_t)(r1 - r0), j->q1 - j->q0, j->bias + r0);
+    }
+}
+
+typedef struct act_job {
+    float *y;
+    int64_t ld, len;
+    const ck_activation *act;
+} act_job;
+
+static void act_items(void *ctx, int64_t b, int64_t e) {
+    const act_job *j = ctx;
+    activate(j->y + b * j->ld, j->ld, (int32_t)(e - b), j->len, j->act);
+}
+
 static void forward_im2col(const ck_conv2d *p, const ck_conv_geom *g, const float *x, const float *w,
                            const float *bias, const ck_activation *act, float *y, float *col) {
     int64_t tile = tile_cols(g);
     int64_t x_img = (int64_t)p->c_in * p->h_in * p->w_in, y_img = (int64_t)p->c_out * g->cols;
+    if (act && act->kind == CK_ACT_NONE) act = NULL;
     for (int32_t n = 0; n < p->n; n++) {
         for (int32_t grp = 0; grp < p->groups; grp++) {
             const float *wg = w + (int64_t)grp * g->cout_g * g->rows;
             float *yg = y + n * y_img + (int64_t)grp * g->cout_g * g->cols;
             const float *bg = bias ? bias + (int64_t)grp * g->cout_g : NULL;
             for (int64_t q0 = 0; q0 < g->cols; q0 += tile) {
-                int64_t q1 = q0 + tile < g->cols ? q0 + tile : g->cols;
-                ck_im2col_cols(p, g, x + n * x_img, grp, q0, q1, col);
-                float beta = prefill(yg + q0, g->cols, g->cout_g, q1 - q0, bg);
-                (void)ck_gemm(0, 0, g->cout_g, (int32_t)(q1 - q0), (int32_t)g->rows, 1.0f, wg, (int32_t)g->rows,
-                              col, (int32_t)(q1 - q0), beta, yg + q0, (int32_t)g->cols);
-                activate(yg + q0, g->cols, g->cout_g, q1 - q0, act);
+                int64_t q1 = q0 + tile < g->cols ? q0 + tile : g->cols, len = q1 - q0;
+                int64_t units = (int64_t)g->cin_g * p->k_h;
+                prep_job prep = {p, g, x + n * x_img, grp, q0, q1, units, col, yg + q0, bg};
+                int64_t items = units + (bg ? g->cout_g : 0);
+                ck_parallel_for(prep_items, &prep, items, threads_for((g->rows + (bg ? g->cout_g : 0)) * len, PER_THREAD));
+                (void)ck_gemm(0, 0, g->cout_g, (int32_t)len, (int32_t)g->rows, 1.0f, wg, (int32_t)g->rows,
+                              col, (int32_t)len, bg ? 1.0f : 0.0f, yg + q0, (int32_t)g->cols);
+                if (!act) continue;
+                act_job post = {yg + q0, g->cols, len, act};
+                ck_parallel_for(act_items, &post, g->cout_g, threads_for(g->cout_g * len, ACT_PER_THREAD));
             }
         }
     }

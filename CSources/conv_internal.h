@@ -35,6 +35,12 @@ ck_status ck_conv_geometry(const ck_conv2d *p, ck_conv_geom *g);
 void ck_im2col_cols(const ck_conv2d *p, const ck_conv_geom *g, const float *x, int32_t group,
                     int64_t q0, int64_t q1, float *col);
 
+/* Only the rows of the kernel taps (c, kh, all kw) with u = c * k_h + kh in
+ * [u0, u1): rows [u0 * k_w, u1 * k_w) of the same block, written where
+ * ck_im2col_cols writes them. Disjoint ranges can be built at once. */
+void ck_im2col_units(const ck_conv2d *p, const ck_conv_geom *g, const float *x, int32_t group,
+                     int64_t q0, int64_t q1, int64_t u0, int64_t u1, float *col);
+
 /* The adjoint: adds a rows x (q1 - q0) block of columns onto image dx. */
 void ck_col2im_cols(const ck_conv2d *p, const ck_conv_geom *g, const float *col, int32_t group,
                     int64_t q0, int64_t q1, float *dx);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "team.h"
 
 /* Elements BLAS may index in a row-major matrix of `rows` rows, `cols`
  * columns and row stride `ld`: the last row need not be padded, so a
@@ -49,4 +50,9 @@ int ck_set_blas_threads(int threads) {
     int previous = openblas_get_num_threads();
     openblas_set_num_threads(threads > 0 ? threads : blas_default_threads());
     return previous;
+}
+
+int ck_blas_threads(void) {
+    int n = openblas_get_num_threads();
+    return n > 0 ? n : 1;
 }

@@ -102,33 +102,33 @@ void rows(const tap *t, int32_t oh_a, int32_t oh_b, int32_t a, int32_t b,
     }
 }
 
-/* Every tap row of the block [q0, q1): its first output row may start
+/* The tap rows of units [u0, u1) (u = c * k_h + kh, each k_w rows) over the
+ * block [q0, q1): its first output row may start
  * mid-row and its last may end mid-row; the rows between are whole. */
 static inline __attribute__((always_inline))
-void walk(const ck_conv2d *p, const ck_conv_geom *g, int32_t group, int64_t q0, int64_t q1,
+void walk(const ck_conv2d *p, const ck_conv_geom *g, int32_t group, int64_t q0, int64_t q1, int64_t u0, int64_t u1,
           const float *x, float *col_out, const float *col_in, float *dx) {
     int64_t len = q1 - q0, hw_in = (int64_t)p->h_in * p->w_in;
     int32_t w = g->w_out, oh0 = (int32_t)(q0 / w), oh1 = (int32_t)((q1 - 1) / w);
     int32_t a0 = (int32_t)(q0 - (int64_t)oh0 * w), b1 = (int32_t)(q1 - (int64_t)oh1 * w);
     tap t = {0, 0, (int64_t)p->stride_h * p->w_in, w, p->stride_w, 0, 0, 0, 0};
-    int64_t r = 0;
-    for (int32_t c = 0; c < g->cin_g; c++) {
+    for (int64_t u = u0; u < u1; u++) {
+        int32_t c = (int32_t)(u / p->k_h), kh = (int32_t)(u % p->k_h);
+        int64_t r = u * p->k_w;
         int64_t plane_at = ((int64_t)group * g->cin_g + c) * hw_in;
-        for (int32_t kh = 0; kh < p->k_h; kh++) {
-            int64_t ih_off = (int64_t)kh * p->dil_h - p->pad_top;
-            ck_tap_range(ih_off, p->stride_h, p->h_in, g->h_out, &t.oh_lo, &t.oh_hi);
-            for (int32_t kw = 0; kw < p->k_w; kw++, r++) {
-                int64_t off = (int64_t)kw * p->dil_w - p->pad_left;
-                ck_tap_range(off, p->stride_w, p->w_in, w, &t.lo, &t.hi);
-                t.col_at = r * len - q0;
-                t.x_at = plane_at + ih_off * p->w_in + off;
-                if (oh0 == oh1) {
-                    rows(&t, oh0, oh0 + 1, a0, b1, x, col_out, col_in, dx);
-                } else {
-                    rows(&t, oh0, oh0 + 1, a0, w, x, col_out, col_in, dx);
-                    rows(&t, oh0 + 1, oh1, 0, w, x, col_out, col_in, dx);
-                    rows(&t, oh1, oh1 + 1, 0, b1, x, col_out, col_in, dx);
-                }
+        int64_t ih_off = (int64_t)kh * p->dil_h - p->pad_top;
+        ck_tap_range(ih_off, p->stride_h, p->h_in, g->h_out, &t.oh_lo, &t.oh_hi);
+        for (int32_t kw = 0; kw < p->k_w; kw++, r++) {
+            int64_t off = (int64_t)kw * p->dil_w - p->pad_left;
+            ck_tap_range(off, p->stride_w, p->w_in, w, &t.lo, &t.hi);
+            t.col_at = r * len - q0;
+            t.x_at = plane_at + ih_off * p->w_in + off;
+            if (oh0 == oh1) {
+                rows(&t, oh0, oh0 + 1, a0, b1, x, col_out, col_in, dx);
+            } else {
+                rows(&t, oh0, oh0 + 1, a0, w, x, col_out, col_in, dx);
+                rows(&t, oh0 + 1, oh1, 0, w, x, col_out, col_in, dx);
+                rows(&t, oh1, oh1 + 1, 0, b1, x, col_out, col_in, dx);
             }
         }
     }
@@ -142,33 +142,32 @@ void walk(const ck_conv2d *p, const ck_conv_geom *g, int32_t group, int64_t q0, 
  * row when rows are short (28 or 14 floats deep in a network). */
 static inline __attribute__((always_inline))
 void im2col_flat(const ck_conv2d *p, const ck_conv_geom *g, const float *x, int32_t group,
-                        int64_t q0, int64_t q1, float *col) {
+                 int64_t q0, int64_t q1, int64_t u0, int64_t u1, float *col) {
     int64_t len = q1 - q0, hw_in = (int64_t)p->h_in * p->w_in, w = g->w_out;
-    int64_t r = 0;
-    for (int32_t c = 0; c < g->cin_g; c++) {
+    for (int64_t u = u0; u < u1; u++) {
+        int32_t c = (int32_t)(u / p->k_h), kh = (int32_t)(u % p->k_h);
+        int64_t r = u * p->k_w;
         int64_t plane_at = ((int64_t)group * g->cin_g + c) * hw_in;
-        for (int32_t kh = 0; kh < p->k_h; kh++) {
-            int64_t ih_off = (int64_t)kh * p->dil_h - p->pad_top;
-            int32_t oh_lo, oh_hi;
-            ck_tap_range(ih_off, 1, p->h_in, g->h_out, &oh_lo, &oh_hi);
-            for (int32_t kw = 0; kw < p->k_w; kw++, r++) {
-                int64_t off = (int64_t)kw * p->dil_w - p->pad_left;
-                int32_t lo, hi;
-                ck_tap_range(off, 1, p->w_in, g->w_out, &lo, &hi);
-                int64_t at = r * len - q0;         /* col[at + q] is output position q */
-                /* First and one past the last position whose sample is inside. */
-                int64_t qa = (int64_t)oh_lo * w + lo, qb = (int64_t)(oh_hi - 1) * w + hi;
-                if (oh_lo >= oh_hi || lo >= hi) qa = qb = q1;
-                qa = qa < q0 ? q0 : qa > q1 ? q1 : qa;
-                qb = qb < qa ? qa : qb > q1 ? q1 : qb;
-                memset(col + (at + q0), 0, (size_t)(qa - q0) * sizeof(float));
-                memcpy(col + (at + qa), x + (plane_at + ih_off * p->w_in + off + qa), (size_t)(qb - qa) * sizeof(float));
-                memset(col + (at + qb), 0, (size_t)(q1 - qb) * sizeof(float));
-                if (qa >= qb || (lo == 0 && hi == w)) continue;
-                for (int64_t row_q = qa / w * w; row_q < qb; row_q += w) {
-                    for (int64_t q = row_q > qa ? row_q : qa; q < row_q + lo && q < qb; q++) col[at + q] = 0.0f;
-                    for (int64_t q = row_q + hi > qa ? row_q + hi : qa; q < row_q + w && q < qb; q++) col[at + q] = 0.0f;
-                }
+        int64_t ih_off = (int64_t)kh * p->dil_h - p->pad_top;
+        int32_t oh_lo, oh_hi;
+        ck_tap_range(ih_off, 1, p->h_in, g->h_out, &oh_lo, &oh_hi);
+        for (int32_t kw = 0; kw < p->k_w; kw++, r++) {
+            int64_t off = (int64_t)kw * p->dil_w - p->pad_left;
+            int32_t lo, hi;
+            ck_tap_range(off, 1, p->w_in, g->w_out, &lo, &hi);
+            int64_t at = r * len - q0;         /* col[at + q] is output position q */
+            /* First and one past the last position whose sample is inside. */
+            int64_t qa = (int64_t)oh_lo * w + lo, qb = (int64_t)(oh_hi - 1) * w + hi;
+            if (oh_lo >= oh_hi || lo >= hi) qa = qb = q1;
+            qa = qa < q0 ? q0 : qa > q1 ? q1 : qa;
+            qb = qb < qa ? qa : qb > q1 ? q1 : qb;
+            memset(col + (at + q0), 0, (size_t)(qa - q0) * sizeof(float));
+            memcpy(col + (at + qa), x + (plane_at + ih_off * p->w_in + off + qa), (size_t)(qb - qa) * sizeof(float));
+            memset(col + (at + qb), 0, (size_t)(q1 - qb) * sizeof(float));
+            if (qa >= qb || (lo == 0 && hi == w)) continue;
+            for (int64_t row_q = qa / w * w; row_q < qb; row_q += w) {
+                for (int64_t q = row_q > qa ? row_q : qa; q < row_q + lo && q < qb; q++) col[at + q] = 0.0f;
+                for (int64_t q = row_q + hi > qa ? row_q + hi : qa; q < row_q + w && q < qb; q++) col[at + q] = 0.0f;
             }
         }
     }
@@ -189,7 +188,7 @@ static int stride2_fits(const ck_conv2d *p) {
 
 static inline __attribute__((always_inline))
 void im2col_stride2(const ck_conv2d *p, const ck_conv_geom *g, const float *x, int32_t group,
-                           int64_t q0, int64_t q1, float *col) {
+                    int64_t q0, int64_t q1, int64_t u0, int64_t u1, float *col) {
     float halves[2][HALF];
     int64_t len = q1 - q0, hw_in = (int64_t)p->h_in * p->w_in, w = g->w_out;
     int32_t oh0 = (int32_t)(q0 / w), oh1 = (int32_t)((q1 - 1) / w);
@@ -199,51 +198,55 @@ void im2col_stride2(const ck_conv2d *p, const ck_conv_geom *g, const float *x, i
         off[kw] = (int64_t)kw * p->dil_w - p->pad_left;
         ck_tap_range(off[kw], 2, p->w_in, g->w_out, &lo[kw], &hi[kw]);
     }
-    for (int32_t c = 0; c < g->cin_g; c++) {
+    for (int64_t u = u0; u < u1; u++) {
+        int32_t c = (int32_t)(u / p->k_h), kh = (int32_t)(u % p->k_h);
         const float *plane = x + ((int64_t)group * g->cin_g + c) * hw_in;
-        for (int32_t kh = 0; kh < p->k_h; kh++) {
-            int64_t ih_off = (int64_t)kh * p->dil_h - p->pad_top;
-            int32_t oh_lo, oh_hi;
-            ck_tap_range(ih_off, p->stride_h, p->h_in, g->h_out, &oh_lo, &oh_hi);
-            int64_t r0 = ((int64_t)c * p->k_h + kh) * p->k_w;              /* tap row of (c, kh, kw = 0) */
-            for (int32_t oh = oh0; oh <= oh1; oh++) {
-                int64_t row_q = (int64_t)oh * w;
-                int32_t a = oh == oh0 ? (int32_t)(q0 - row_q) : 0, b = oh == oh1 ? (int32_t)(q1 - row_q) : (int32_t)w;
-                int64_t at = row_q - q0;                    /* col[(r0 + kw) * len + at + ow] is output ow */
-                int inside = oh >= oh_lo && oh < oh_hi;
-                if (inside)
-                    deinterleave2(plane + ((int64_t)oh * p->stride_h + ih_off) * p->w_in, p->w_in, halves[0], halves[1]);
-                for (int32_t kw = 0; kw < p->k_w; kw++) {
-                    float *d = col + ((r0 + kw) * len + at + a);  /* output a of this run */
-                    int32_t ca = a > lo[kw] ? a : lo[kw], cb = b < hi[kw] ? b : hi[kw];
-                    if (!inside || cb <= ca) {
-                        zero_short(d, b - a);
-                        continue;
-                    }
-                    /* Runs are short (28 floats at 56 wide): inline copies, no libc calls. */
-                    zero_short(d, ca - a);
-                    copy_short(d + (ca - a), halves[off[kw] & 1] + (ca + (off[kw] >> 1)), cb - ca);
-                    zero_short(d + (cb - a), b - cb);
+        int64_t ih_off = (int64_t)kh * p->dil_h - p->pad_top;
+        int32_t oh_lo, oh_hi;
+        ck_tap_range(ih_off, p->stride_h, p->h_in, g->h_out, &oh_lo, &oh_hi);
+        int64_t r0 = ((int64_t)c * p->k_h + kh) * p->k_w;              /* tap row of (c, kh, kw = 0) */
+        for (int32_t oh = oh0; oh <= oh1; oh++) {
+            int64_t row_q = (int64_t)oh * w;
+            int32_t a = oh == oh0 ? (int32_t)(q0 - row_q) : 0, b = oh == oh1 ? (int32_t)(q1 - row_q) : (int32_t)w;
+            int64_t at = row_q - q0;                    /* col[(r0 + kw) * len + at + ow] is output ow */
+            int inside = oh >= oh_lo && oh < oh_hi;
+            if (inside)
+                deinterleave2(plane + ((int64_t)oh * p->stride_h + ih_off) * p->w_in, p->w_in, halves[0], halves[1]);
+            for (int32_t kw = 0; kw < p->k_w; kw++) {
+                float *d = col + ((r0 + kw) * len + at + a);  /* output a of this run */
+                int32_t ca = a > lo[kw] ? a : lo[kw], cb = b < hi[kw] ? b : hi[kw];
+                if (!inside || cb <= ca) {
+                    zero_short(d, b - a);
+                    continue;
                 }
+                /* Runs are short (28 floats at 56 wide): inline copies, no libc calls. */
+                zero_short(d, ca - a);
+                copy_short(d + (ca - a), halves[off[kw] & 1] + (ca + (off[kw] >> 1)), cb - ca);
+                zero_short(d + (cb - a), b - cb);
             }
         }
     }
 }
 
 CK_MULTIVERSION
+void ck_im2col_units(const ck_conv2d *p, const ck_conv_geom *g, const float *x, int32_t group,
+                     int64_t q0, int64_t q1, int64_t u0, int64_t u1, float *col) {
+    if (p->stride_h == 1 && p->stride_w == 1 && g->w_out == p->w_in)
+        im2col_flat(p, g, x, group, q0, q1, u0, u1, col);
+    else if (stride2_fits(p))
+        im2col_stride2(p, g, x, group, q0, q1, u0, u1, col);
+    else
+        walk(p, g, group, q0, q1, u0, u1, x, col, NULL, NULL);
+}
+
 void ck_im2col_cols(const ck_conv2d *p, const ck_conv_geom *g, const float *x, int32_t group,
                     int64_t q0, int64_t q1, float *col) {
-    if (p->stride_h == 1 && p->stride_w == 1 && g->w_out == p->w_in)
-        im2col_flat(p, g, x, group, q0, q1, col);
-    else if (stride2_fits(p))
-        im2col_stride2(p, g, x, group, q0, q1, col);
-    else
-        walk(p, g, group, q0, q1, x, col, NULL, NULL);
+    ck_im2col_units(p, g, x, group, q0, q1, 0, (int64_t)g->cin_g * p->k_h, col);
 }
 
 void ck_col2im_cols(const ck_conv2d *p, const ck_conv_geom *g, const float *col, int32_t group,
                     int64_t q0, int64_t q1, float *dx) {
-    walk(p, g, group, q0, q1, NULL, NULL, col, dx);
+    walk(p, g, group, q0, q1, 0, (int64_t)g->cin_g * p->k_h, NULL, NULL, col, dx);
 }
 
 /* The whole matrix is this call's output, so it must fit as a tensor. */

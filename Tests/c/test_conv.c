@@ -526,6 +526,61 @@ static void test_conv_random(void) {
     }
 }
 
+/* ---- with more than one BLAS thread ------------------------------------------ */
+
+/* With more BLAS threads, im2col and the bias fill (and, on large outputs,
+ * the activation) are shared among as many threads: each geometry here is
+ * large enough to be split, through each im2col path (the stride-1 flat
+ * copy, stride 2, the general walk), with groups, a batch, column blocks,
+ * fewer kernel taps than threads, and an output large enough for the
+ * activation to be split too. Run at 2 and 4 threads (more threads than
+ * this machine may have cores is fine), and the result must match the
+ * definition as at one thread; and once more on small integers, where
+ * every sum is exact in any order (GEMM may sum in another order with
+ * more threads), for the same bits as one thread gives. */
+static void test_conv_threads(void) {
+    check_seed(41);
+    int initial = ck_set_blas_threads(1);
+    struct { ck_conv2d p; int bias; ck_act_kind act; } cases[] = {
+        {conv(1, 16, 8, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_RELU},        /* flat, 144 x 1600 */
+        {conv(1, 3, 16, 96, 96, 7, 7, 2, 1, 3, 3, 3, 3, 1), 1, CK_ACT_RELU},        /* stem-like: 21 units */
+        {conv(1, 24, 12, 45, 47, 3, 3, 2, 1, 1, 0, 1, 2, 1), 0, CK_ACT_CLIP},       /* stride 2, odd pads */
+        {conv(2, 16, 8, 30, 30, 3, 3, 1, 2, 2, 2, 2, 2, 2), 1, CK_ACT_SILU},        /* walk (dilation), groups, batch */
+        {conv(1, 304, 4, 12, 305, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_NONE},      /* column blocks */
+        {conv(1, 1, 32, 256, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_HARD_SWISH}, /* activation split too */
+    };
+    size_t n_cases = sizeof cases / sizeof cases[0];
+    const int threads[] = {2, 4};
+    for (size_t t = 0; t < 2; t++) {
+        ck_set_blas_threads(threads[t]);
+        for (size_t i = 0; i < n_cases; i++) run_conv(&cases[i].p, cases[i].bias, cases[i].act, i == 0);
+    }
+    /* Same bits as one thread. */
+    for (size_t i = 0; i < n_cases; i++) {
+        const ck_conv2d *p = &cases[i].p;
+        geom g = geom_of(p);
+        size_t sf = ck_conv2d_scratch_floats(p, CK_CONV_IM2COL);
+        float *x = check_zeros(g.x_elems), *w = check_zeros(g.w_elems), *bias = NULL;
+        for (int64_t k = 0; k < g.x_elems; k++) x[k] = (float)check_int(-2, 2);
+        for (int64_t k = 0; k < g.w_elems; k++) w[k] = (float)check_int(-2, 2);
+        if (cases[i].bias) {
+            bias = check_zeros(p->c_out);
+            for (int k = 0; k < p->c_out; k++) bias[k] = (float)check_int(-8, 8);
+        }
+        float *scratch = check_zeros((int64_t)sf), *y1 = filled(g.y_elems, NAN), *y4 = filled(g.y_elems, NAN);
+        ck_activation act = act_of(cases[i].act);
+        ck_set_blas_threads(1);
+        ck_status s1 = ck_conv2d_forward(p, CK_CONV_IM2COL, x, w, bias, &act, y1, scratch, sf);
+        ck_set_blas_threads(4);
+        ck_status s4 = ck_conv2d_forward(p, CK_CONV_IM2COL, x, w, bias, &act, y4, scratch, sf);
+        char name[160];
+        describe(p, name, sizeof name);
+        CHECK(s1 == CK_OK && s4 == CK_OK && same_bits(y1, y4, g.y_elems), "%s: 4 BLAS threads differ from 1", name);
+        free(x); free(w); free(bias); free(scratch); free(y1); free(y4);
+    }
+    ck_set_blas_threads(initial);
+}
+
 /* ---- bad input ----------------------------------------------------------------- */
 
 /* Buffers larger than any bad call below could address if it went ahead. */
@@ -661,6 +716,7 @@ int main(void) {
     test_gemm();
     test_conv_fixed();
     test_conv_random();
+    test_conv_threads();
     test_conv_bad();
     printf("%d convolution geometries checked\n", conv_cases);
     return check_report("test_conv");
