@@ -28,12 +28,16 @@
  *   backward call that writes it.
  * - Pointers: inputs and outputs must not overlap unless a function says
  *   in-place is allowed. No function keeps a pointer after it returns. No
- *   function allocates memory, except where stated: callers own all buffers.
+ *   function allocates buffer memory, except where stated (helper threads,
+ *   below, have their own stacks): callers own all buffers.
  * - Every entry point validates its sizes before touching memory and returns
  *   a ck_status; on an error nothing has been written.
  * - Threads: the kernels keep no global state and are safe to call from many
  *   threads at once on distinct outputs. GEMM may use OpenBLAS's own threads;
- *   see ck_set_blas_threads.
+ *   see ck_set_blas_threads. With more than one BLAS thread, the im2col path
+ *   of ck_conv2d_forward also starts as many short-lived helper threads for
+ *   im2col and the bias fill (team.c); they touch the caller's data only
+ *   before the call returns (a detached helper may still be exiting).
  */
 #ifndef CAM_KERNELS_H
 #define CAM_KERNELS_H
