@@ -67,7 +67,7 @@ import Testing
                 let proj = try Fixtures.npy("\(dir(c))/eigencam_projection.npy")
                 let a = result.lowresHeight * result.lowresWidth
                 let ourA = try model.forward(x, returning: [result.targetLayer]).tensors[result.targetLayer]!
-                var ours = EigenCAM.projection(ourA.scalars[...], channels: ourA.shape[1], positions: a)
+                var ours = EigenCAM.projection(ourA.scalars, channels: ourA.shape[1], positions: a)
                 if zip(ours, proj.scalars).reduce(Float(0), { $0 + $1.0 * $1.1 }) < 0 { ours = ours.map { -$0 } }
                 lowres = ours.map { max($0, 0) }
                 final = try MapPipeline.final(lowres, method: .eigenCAM, h: result.lowresHeight, w: result.lowresWidth,

@@ -42,8 +42,7 @@ enum CAMWeights {
 /// The gradient-based strategies (pytorch-grad-cam 1.5.7's formulas, in
 /// ../shared/fixtures/README.md section 7). A and G are [K, h*w].
 enum GradientStrategies {
-    static func weights(_ method: CAMMethod, a: ArraySlice<Float>, g: ArraySlice<Float>, channels k: Int, positions hw: Int) -> CAMWeights {
-        let a = Array(a), g = Array(g)
+    static func weights(_ method: CAMMethod, a: [Float], g: [Float], channels k: Int, positions hw: Int) -> CAMWeights {
         switch method {
         case .gradCAM:
             return .channel((0..<k).map { c in
@@ -82,8 +81,7 @@ enum GradientStrategies {
 }
 
 /// cam = sum_k w_k A_k (or sum_k W_k * A_k elementwise), over [K, hw].
-func combine(_ weights: CAMWeights, activations a: ArraySlice<Float>, channels k: Int, positions hw: Int) -> [Float] {
-    let base = a.startIndex
+func combine(_ weights: CAMWeights, activations a: [Float], channels k: Int, positions hw: Int) -> [Float] {
     switch weights {
     case .map(let m):
         return m
@@ -91,12 +89,12 @@ func combine(_ weights: CAMWeights, activations a: ArraySlice<Float>, channels k
         var cam = [Float](repeating: 0, count: hw)
         for c in 0..<k where w[c] != 0 {
             let wc = w[c]
-            for i in 0..<hw { cam[i] += wc * a[base + c * hw + i] }
+            for i in 0..<hw { cam[i] += wc * a[c * hw + i] }
         }
         return cam
     case .element(let w):
         var cam = [Float](repeating: 0, count: hw)
-        for c in 0..<k { for i in 0..<hw { cam[i] += w[c * hw + i] * a[base + c * hw + i] } }
+        for c in 0..<k { for i in 0..<hw { cam[i] += w[c * hw + i] * a[c * hw + i] } }
         return cam
     }
 }

@@ -6,15 +6,14 @@ enum EigenCAM {
     /// The signed projection p = X v, with v the first right singular vector
     /// of the centered X. Sign convention: sum(p) >= 0 (the peer's sign is
     /// whatever its LAPACK returns; compare up to sign).
-    static func projection(_ a: ArraySlice<Float>, channels k: Int, positions hw: Int) -> [Float] {
-        let base = a.startIndex
+    static func projection(_ a: [Float], channels k: Int, positions hw: Int) -> [Float] {
         // X[p][c] = A[c][p] - mean_p A[c][p]
         var x = [Double](repeating: 0, count: hw * k)
         for c in 0..<k {
             var mean = 0.0
-            for p in 0..<hw { mean += Double(a[base + c * hw + p]) }
+            for p in 0..<hw { mean += Double(a[c * hw + p]) }
             mean /= Double(hw)
-            for p in 0..<hw { x[p * k + c] = Double(a[base + c * hw + p]) - mean }
+            for p in 0..<hw { x[p * k + c] = Double(a[c * hw + p]) - mean }
         }
         var projection = [Double](repeating: 0, count: hw)
         if k <= hw {

@@ -103,15 +103,15 @@ extension CAMModel {
                 let g = try plan.gradient(of: graph.outputs[0], seed: Tensor(uncheckedShape: logitsTensor.shape, scalars: seed),
                                           at: tail, values: values)
                 try checkFinite(g.scalars, what: "the gradients at target layer '\(target.name)'")
-                weights = GradientStrategies.weights(method, a: a.scalars[...], g: g.scalars[...], channels: k, positions: hw)
+                weights = GradientStrategies.weights(method, a: a.scalars, g: g.scalars, channels: k, positions: hw)
             case .eigenCAM:
-                weights = .map(EigenCAM.projection(a.scalars[...], channels: k, positions: hw))
+                weights = .map(EigenCAM.projection(a.scalars, channels: k, positions: hw))
             case .scoreCAM:
                 weights = .channel(try scoreCAMWeights(input: input, activations: a, classIndex: c))
             case .ablationCAM:
                 weights = .channel(try ablationCAMWeights(activations: a, classIndex: c, original: logits[c], target: target.id))
             }
-            let raw = combine(weights, activations: a.scalars[...], channels: k, positions: hw)
+            let raw = combine(weights, activations: a.scalars, channels: k, positions: hw)
             let lowres = method.appliesReLU ? raw.map { max($0, 0) } : raw
             try checkFinite(lowres, what: "the \(method.rawValue) map of class \(c)")
             let final = try MapPipeline.final(lowres, method: method, h: h, w: w, outH: outH, outW: outW)
