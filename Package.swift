@@ -10,6 +10,9 @@ let package = Package(
     name: "camkit",
     products: [
         .library(name: "CAMKit", targets: ["CAMKit"]),
+        // libcam.so's objects; the Makefile links the shipped libcam.so.1 from
+        // them (static Swift runtime, SONAME, only cam_* exported).
+        .library(name: "cam", type: .dynamic, targets: ["CAMLib"]),
         .executable(name: "camkit", targets: ["camkit"]),
         .executable(name: "camkit-demo-data", targets: ["camkit-demo-data"]),
     ],
@@ -51,6 +54,11 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Sources/CAMKit"
+        ),
+        .target(
+            name: "CAMLib",
+            dependencies: ["CAMKit", "CCAMKernels"],
+            path: "Sources/CAMLib"
         ),
         .executableTarget(
             name: "camkit",

@@ -17,16 +17,41 @@ public final class CAMModel: Sendable {
 
     /// Loads an ONNX model. Throws `CAMError` with code `.io`, `.format` or
     /// `.unsupported` naming the file, node or tensor at fault.
-    public init(contentsOf url: URL) throws(CAMError) {
+    ///
+    /// `inputSize` gives the image size for a model whose input leaves height
+    /// and width free; for a model that fixes them it must match (or be nil).
+    public init(contentsOf url: URL, inputSize: (height: Int, width: Int)? = nil) throws(CAMError) {
         graph = try ONNXImport.load(contentsOf: url)
+        imageSize = try CAMModel.checkInputSize(inputSize, graph: graph, name: url.lastPathComponent)
         // Plan once for batch 1 now, so a model that cannot run fails at load.
         _ = try plan(for: try defaultInputShape(batch: 1), exposing: [])
     }
 
     /// Loads an ONNX model from bytes in memory (external data is refused).
-    public init(data: Data, name: String = "model") throws(CAMError) {
+    public init(data: Data, name: String = "model", inputSize: (height: Int, width: Int)? = nil) throws(CAMError) {
         graph = try ONNXImport.load(data: data, name: name, directory: nil)
+        imageSize = try CAMModel.checkInputSize(inputSize, graph: graph, name: name)
         _ = try plan(for: try defaultInputShape(batch: 1), exposing: [])
+    }
+
+    /// The height and width given at load for free input dimensions.
+    private let imageSize: [Int]?
+
+    private static func checkInputSize(_ size: (height: Int, width: Int)?, graph: Graph, name: String) throws(CAMError) -> [Int]? {
+        guard let size else { return nil }
+        guard (1...32768).contains(size.height), (1...32768).contains(size.width) else {
+            throw CAMError(.argument, "input size \(size.width)x\(size.height) must be 1 to 32768 on each side")
+        }
+        let declared = graph.inputs[0].shape
+        guard declared.count == 4 else {
+            throw CAMError(.unsupported, "\(name): input '\(graph.inputs[0].name)' is not [N, C, H, W], so it has no image size to set")
+        }
+        for (axis, want) in [(2, size.height), (3, size.width)] {
+            if let d = declared[axis], d != want {
+                throw CAMError(.argument, "\(name): input '\(graph.inputs[0].name)' fixes its size to \(declared[3] ?? 0)x\(declared[2] ?? 0) (width x height); \(size.width)x\(size.height) was asked for")
+            }
+        }
+        return [size.height, size.width]
     }
 
     // MARK: description
@@ -51,8 +76,10 @@ public final class CAMModel: Sendable {
     public func defaultInputShape(batch: Int = 1) throws(CAMError) -> [Int] {
         var shape: [Int] = []
         for (axis, d) in graph.inputs[0].shape.enumerated() {
-            if let d { shape.append(d) } else if axis == 0 { shape.append(batch) } else {
-                throw CAMError(.unsupported, "input '\(inputName)' leaves dimension \(axis) free; only the batch axis may be free")
+            if let d { shape.append(d) } else if axis == 0 { shape.append(batch) } else if let imageSize, axis >= 2 {
+                shape.append(imageSize[axis - 2])
+            } else {
+                throw CAMError(.unsupported, "input '\(inputName)' leaves dimension \(axis) free; only the batch axis may be free, unless an input size is given at load")
             }
         }
         return shape
@@ -104,6 +131,14 @@ public final class CAMModel: Sendable {
             throw CAMError(.internal, "the graph output '\(outputNames[0])' was not computed")
         }
         return (out, tensors)
+    }
+
+    /// The number of classes: the last dimension of the first output for one
+    /// image (nil if the model's output is not a fixed-size vector).
+    public var classCount: Int? {
+        guard let shape = try? defaultInputShape(batch: 1), let p = try? plan(for: shape, exposing: []),
+              let out = p.shapes[graph.outputs[0]], let last = out.last, last >= 1 else { return nil }
+        return last
     }
 
     func plan(for shape: [Int], exposing exposed: Set<Int>) throws(CAMError) -> Plan {

@@ -51,7 +51,7 @@ public enum Npy {
         guard shapeText.hasPrefix("("), shapeText.hasSuffix(")") else { throw CAMError(.format, "'\(name)': bad shape \(shapeText)") }
         var shape: [Int] = []
         for part in shapeText.dropFirst().dropLast().split(separator: ",") {
-            let trimmed = part.trimmingCharacters(in: .whitespaces)
+            let trimmed = trimSpaces(part)
             if trimmed.isEmpty { continue }
             guard let d = Int(trimmed), d >= 0 else { throw CAMError(.format, "'\(name)': bad shape \(shapeText)") }
             shape.append(d)
@@ -71,7 +71,7 @@ public enum Npy {
     /// The value of `key` in the header dictionary, as text.
     private static func field(_ key: String, in header: String, name: String) throws(CAMError) -> String {
         for quote in ["'", "\""] {
-            guard let range = header.range(of: "\(quote)\(key)\(quote)") else { continue }
+            guard let range = header.firstRange(of: "\(quote)\(key)\(quote)") else { continue }
             var rest = header[range.upperBound...].drop { $0 == " " }
             guard rest.first == ":" else { break }
             rest = rest.dropFirst().drop { $0 == " " }
@@ -80,7 +80,7 @@ public enum Npy {
                 return String(rest[...close])
             }
             let end = rest.firstIndex { $0 == "," || $0 == "}" } ?? rest.endIndex
-            return rest[..<end].trimmingCharacters(in: .whitespaces)
+            return trimSpaces(rest[..<end])
         }
         throw CAMError(.format, "'\(name)': .npy header has no '\(key)'")
     }
@@ -112,4 +112,10 @@ public enum Npy {
             throw CAMError(.io, "cannot write '\(url.path)': \(ONNXImport.describe(error))")
         }
     }
+}
+
+/// Spaces and tabs off both ends (CharacterSet would pull in all of Foundation,
+/// which libcam.so does not link).
+private func trimSpaces<S: StringProtocol>(_ s: S) -> String {
+    String(s.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
 }

@@ -29,6 +29,16 @@ import Testing
         }
     }
 
+    @Test func directoryAndEmptyFileAreNamed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("camkit-loader-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        expectError(.io, [dir.path, "directory"]) { _ = try CAMModel(contentsOf: dir) }
+        let empty = dir.appendingPathComponent("empty.onnx")
+        try Data().write(to: empty)
+        expectError(.format, ["empty.onnx", "empty"]) { _ = try CAMModel(contentsOf: empty) }
+    }
+
     @Test func notONNXIsAFormatError() {
         expectError(.format, ["not"]) { _ = try CAMModel(data: Data("hello, this is text\n".utf8), name: "text") }
         expectError(.format, ["empty"]) { _ = try CAMModel(data: Data(), name: "empty") }

@@ -71,7 +71,7 @@ public struct Image: Sendable, Equatable {
         let text = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         let reason = text.isEmpty ? String(cString: ck_status_string(status)) : text
         // The decoder's messages may already name the file.
-        let described = reason.contains(what) ? reason : "\(what): \(reason)"
+        let described = reason.firstRange(of: what) != nil ? reason : "\(what): \(reason)"
         let code: CAMError.Code
         switch status {
         case CK_ERR_IO: code = .io

@@ -4,6 +4,9 @@ import FoundationEssentials
 import Foundation
 #endif
 import SwiftProtobuf
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// ONNX `ModelProto` -> `Graph`: decodes with swift-protobuf (the generated
 /// `onnx.pb.swift`), checks everything a later stage relies on, and does the
@@ -13,6 +16,18 @@ enum ONNXImport {
     static let supportedOpsets = 11...21
 
     static func load(contentsOf url: URL) throws(CAMError) -> Graph {
+        // Two cases told apart before mapping: a directory (Foundation reports
+        // it only as "POSIXError(code: ...EISDIR)") and an empty file
+        // (Data(contentsOf:) leaks its read buffer when there is nothing to map).
+        var info = stat()
+        if stat(url.path, &info) == 0 {
+            if info.st_mode & S_IFMT == S_IFDIR {
+                throw CAMError(.io, "cannot read model '\(url.path)': it is a directory, not an ONNX file")
+            }
+            if info.st_mode & S_IFMT == S_IFREG, info.st_size == 0 {
+                throw CAMError(.format, "model '\(url.path)' is empty")
+            }
+        }
         let data: Data
         do {
             // Mapped, not read: the weights are copied once, into tensors.
