@@ -77,8 +77,14 @@ static ck_status decode_run(png_decoder *d, int64_t max_pixels) {
     png_set_read_fn(d->png, d, read_from_memory);
     /* libpng's default refuses sides over 1,000,000 with a format error;
      * the pixel limit below is the check that governs, and it says
-     * CK_ERR_LIMIT. Ancillary-chunk allocations keep libpng's caps. */
+     * CK_ERR_LIMIT. */
     png_set_user_limits(d->png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+    /* No ancillary chunk changes the RGB8 pixels (gAMA, sBIT, iCCP are not
+     * applied, alpha is dropped), so all but tRNS are skipped unread.
+     * libpng's handlers for them (tEXt, zTXt, iCCP, ...) would allocate the
+     * length a chunk claims, up to 2 GiB for a file of a few bytes: its
+     * chunk-size cap is only a warning, which decoding ignores. */
+    png_set_keep_unknown_chunks(d->png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
 
     d->stage = "header";
     png_read_info(d->png, d->info);

@@ -128,6 +128,9 @@ public final class CAMModel: Sendable {
             tensors[name] = t
         }
         guard case .float(let out)? = values[graph.outputs[0]] else {
+            if values[graph.outputs[0]] != nil {
+                throw CAMError(.unsupported, "the graph output '\(outputNames[0])' is an integer tensor; camkit runs classifiers whose output is float")
+            }
             throw CAMError(.internal, "the graph output '\(outputNames[0])' was not computed")
         }
         return (out, tensors)

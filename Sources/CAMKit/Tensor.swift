@@ -35,15 +35,17 @@ public struct Tensor: Equatable, Sendable {
     public var count: Int { scalars.count }
 
     /// The product of the dimensions, or nil when one is negative or the
-    /// product would not fit the kernels' int32 indexing.
+    /// product would not fit the kernels' int32 indexing. The product of the
+    /// non-zero dimensions must fit too, so that a shape with no elements
+    /// cannot carry dimensions whose strides or partial products overflow.
     static func elementCount(_ shape: [Int]) -> Int? {
         var total = 1
         for dim in shape {
             guard dim >= 0 else { return nil }
-            let (product, overflow) = total.multipliedReportingOverflow(by: dim)
+            let (product, overflow) = total.multipliedReportingOverflow(by: max(dim, 1))
             guard !overflow, product < Int(Int32.max) else { return nil }
             total = product
         }
-        return total
+        return shape.contains(0) ? 0 : total
     }
 }

@@ -94,6 +94,7 @@ extension CAMModel {
         guard a.shape.count == 4 else { throw CAMError(.internal, "target '\(target.name)' is not rank 4") }
         let k = a.shape[1], h = a.shape[2], w = a.shape[3], hw = h * w
         try checkFinite(a.scalars, what: "the activations of target layer '\(target.name)'")
+        try checkFinite(logits, what: "the logits")
 
         let classes = try select(logits)
         if let c = classes.first(where: { $0 < 0 || $0 >= classCount }) {
@@ -127,7 +128,8 @@ extension CAMModel {
             case .scoreCAM:
                 weights = .channel(try scoreCAMWeights(input: input, activations: a, classIndex: c))
             case .ablationCAM:
-                weights = .channel(try ablationCAMWeights(activations: a, classIndex: c, original: logits[c], target: target.id))
+                weights = .channel(try ablationCAMWeights(input: input, activations: a, classIndex: c, original: logits[c],
+                                                          target: target.id))
             }
             let raw = combine(weights, activations: a.scalars, channels: k, positions: hw)
             let lowres = method.appliesReLU ? raw.map { max($0, 0) } : raw
@@ -195,14 +197,15 @@ extension CAMModel {
     /// Ablation-CAM: each channel set to zero in turn (a batch of 32 copies
     /// of A at a time) and only the layers after the target run again;
     /// w_k = (score - score without channel k) / score.
-    func ablationCAMWeights(activations a: Tensor, classIndex c: Int, original: Float, target: Int) throws(CAMError) -> [Float] {
+    /// The batch plan is for the input's own shape, which need not be the
+    /// model's default (a free height and width).
+    func ablationCAMWeights(input: Tensor, activations a: Tensor, classIndex c: Int, original: Float, target: Int) throws(CAMError) -> [Float] {
         let k = a.shape[1], plane = a.shape[2] * a.shape[3], size = a.count
-        let inputShape = try defaultInputShape(batch: 1)
         var weights = [Float](repeating: 0, count: k)
         let batchSize = 32
         for start in stride(from: 0, to: k, by: batchSize) {
             let n = min(batchSize, k - start)
-            let batchPlan = try plan(for: [n] + inputShape.dropFirst(), exposing: Tail.reach(graph: graph, from: target))
+            let batchPlan = try plan(for: [n] + input.shape.dropFirst(), exposing: Tail.reach(graph: graph, from: target))
             let tail = Tail(plan: batchPlan, target: target)
             var copies = [Float](repeating: 0, count: n * size)
             for j in 0..<n {

@@ -15,14 +15,14 @@ enum GraphFolding {
         for (bnIndex, bn) in graph.nodes.enumerated() {
             guard case .batchNormalization(let epsilon) = bn.op, bn.inputs.count == 5, bn.outputs.count == 1,
                   let x = bn.inputs[0], let convIndex = producerIndex[x],
-                  case .conv = graph.nodes[convIndex].op,
+                  case .conv = graph.nodes[convIndex].op, graph.nodes[convIndex].inputs.count >= 2,
                   consumers[x] == [bnIndex], !graph.outputs.contains(x),
                   let params = bnParameters(bn, graph),
                   case .float(var weight)? = graph.nodes[convIndex].inputs[1].flatMap({ graph.constants[$0] })
             else { continue }
             let conv = graph.nodes[convIndex]
             let channels = params.gamma.count
-            guard weight.shape.first == channels, weight.count % channels == 0 else { continue }
+            guard channels > 0, weight.shape.first == channels, weight.count % channels == 0 else { continue }
             var bias = [Float](repeating: 0, count: channels)
             if conv.inputs.count > 2, let b = conv.inputs[2] {
                 guard case .float(let t)? = graph.constants[b], t.count == channels else { continue }

@@ -69,6 +69,17 @@ struct OpContext {
         }
     }
 
+    /// The element count of a shape an op derives while planning, checked
+    /// (without overflow) against the per-tensor limit before the op builds
+    /// anything that size, such as an index table; Plan checks the outputs
+    /// only after the op is planned.
+    func checkedCount(_ shape: [Int]) throws(CAMError) -> Int {
+        guard let count = Tensor.elementCount(shape), count <= Limits.maxTensorElements else {
+            throw fail(.memory, "output shape \(shape) exceeds the limit of \(Limits.maxTensorElements) elements per tensor")
+        }
+        return count
+    }
+
     /// Normalizes an axis in [-rank, rank) to [0, rank).
     func axis(_ a: Int, rank: Int) throws(CAMError) -> Int {
         guard a >= -rank, a < rank else { throw fail("axis \(a) is out of range for rank \(rank)") }
@@ -97,6 +108,7 @@ func clipBounds(_ node: Graph.Node, constants: [Int: Value]) throws(CAMError) ->
         return t.scalars[0]
     }
     let lo = try bound(1, -.infinity), hi = try bound(2, .infinity)
+    guard !lo.isNaN, !hi.isNaN else { throw CAMError(.format, "node '\(node.name)' (Clip): a bound is NaN") }
     guard !(lo > hi) else { throw CAMError(.format, "node '\(node.name)' (Clip): min \(lo) is above max \(hi)") }
     return (lo, hi)
 }

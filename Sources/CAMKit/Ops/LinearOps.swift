@@ -9,7 +9,8 @@ enum LinearOps {
         let kb = transB ? b[1] : b[0], n = transB ? b[0] : b[1]
         guard k == kb else { throw c.fail("A \(a) and B \(b) (transA \(transA), transB \(transB)) have inner sizes \(k) and \(kb)") }
         var broadcastC: Broadcast?
-        if let cShape = c.optional(2)?.shape {
+        if c.optional(2) != nil {
+            let cShape = try c.floatShape(2)
             guard Broadcast.shape([m, n], cShape) == [m, n] else { throw c.fail("C of shape \(cShape) does not broadcast to [\(m), \(n)]") }
             broadcastC = Broadcast(a: [m, n], b: cShape, out: [m, n])
         }

@@ -31,11 +31,12 @@ enum ShapeOps {
         }
         let total = x.shape.reduce(1, *)
         if let inferred {
-            let known = out.reduce(1, *)
-            guard known > 0, total % known == 0 else { throw c.fail("cannot reshape \(x.shape) to \(requested)") }
+            guard let known = Tensor.elementCount(out), known > 0, total % known == 0 else {
+                throw c.fail("cannot reshape \(x.shape) to \(requested)")
+            }
             out[inferred] = total / known
         }
-        guard out.reduce(1, *) == total else { throw c.fail("cannot reshape \(x.shape) (\(total) elements) to \(requested)") }
+        guard Tensor.elementCount(out) == total else { throw c.fail("cannot reshape \(x.shape) (\(total) elements) to \(requested)") }
         return reshaped(x, to: out)
     }
 
@@ -194,21 +195,21 @@ enum ShapeOps {
         var begin = Array(repeating: 0, count: rank), end = begin
         for (i, a) in axes.enumerated() { begin[a] = given[i]; end[a] = given[i + axes.count] }
         let value = try c.constantScalar(2, what: "constant_value") ?? 0
-        let out = (0..<rank).map { x.shape[$0] + begin[$0] + end[$0] }
-        // Output index -> input index, or -1 where the output is padding.
-        let inStrides = stridesOf(x.shape)
-        var indices = [Int](repeating: -1, count: out.reduce(1, *))
-        var position = Array(repeating: 0, count: rank)
-        for o in indices.indices {
-            var src = 0, inside = true
-            for d in 0..<rank {
-                let p = position[d] - begin[d]
-                if p < 0 || p >= x.shape[d] { inside = false; break }
-                src += p * inStrides[d]
-            }
-            if inside { indices[o] = src }
-            var d = rank - 1
-            while d >= 0 { position[d] += 1; if position[d] < out[d] { break }; position[d] = 0; d -= 1 }
+        var out: [Int] = []
+        for d in 0..<rank {
+            let (size, overflow) = x.shape[d].addingReportingOverflow(begin[d])
+            let (padded, overflow2) = size.addingReportingOverflow(end[d])
+            guard !overflow, !overflow2 else { throw c.fail(.memory, "pads \(given) on shape \(x.shape) overflow") }
+            out.append(padded)
+        }
+        // Output index -> input index, or -1 where the output is padding:
+        // all padding, then each input element placed where it lands, so the
+        // work is a fill and a walk of the input, however large the pads.
+        var indices = [Int](repeating: -1, count: try c.checkedCount(out))
+        if !indices.isEmpty {
+            let outStrides = stridesOf(out)
+            let corner = (0..<rank).reduce(0) { $0 + begin[$1] * outStrides[$1] }
+            for (src, o) in elementIndices(shape: x.shape, strides: outStrides, offset: corner).enumerated() { indices[o] = src }
         }
         return gathering(x, to: out, indices: indices, fill: value)
     }
@@ -237,7 +238,7 @@ enum ShapeOps {
         let out = Array(x.shape[..<a]) + idx.shape + Array(x.shape[(a + 1)...])
         let outer = x.shape[..<a].reduce(1, *), inner = x.shape[(a + 1)...].reduce(1, *)
         var indices: [Int] = []
-        indices.reserveCapacity(out.reduce(1, *))
+        indices.reserveCapacity(try c.checkedCount(out))
         for o in 0..<outer { for p in picks { for i in 0..<inner { indices.append((o * x.shape[a] + p) * inner + i) } } }
         return gathering(x, to: out, indices: indices)
     }
@@ -256,8 +257,11 @@ enum ShapeOps {
         var begin = Array(repeating: 0, count: rank), step = Array(repeating: 1, count: rank), out = x.shape
         for (i, axis) in axes.enumerated() {
             let a = try c.axis(axis, rank: rank)
-            let dim = x.shape[a], s = steps[i]
-            guard s != 0 else { throw c.fail("slice step 0 on axis \(axis)") }
+            let dim = x.shape[a]
+            guard steps[i] != 0 else { throw c.fail("slice step 0 on axis \(axis)") }
+            // A step beyond the dimension takes one element, as a step of the
+            // dimension does; clamped, the arithmetic below cannot overflow.
+            let s = min(max(steps[i], -max(dim, 1)), max(dim, 1))
             var lo = starts[i] < 0 ? starts[i] + dim : starts[i]
             var hi = ends[i] < 0 ? ends[i] + dim : ends[i]
             if s > 0 {
