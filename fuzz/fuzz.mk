@@ -70,8 +70,8 @@ FUZZ_OPTIONS_localize_tensor := -max_len=4096
 FUZZ_OPTIONS_annotations     := -max_len=4096 -dict=$(FUZZ_DICTS)/annotations.dict -malloc_limit_mb=256
 # OpenBLAS on one thread: the fuzzers run niced beside other work, and one
 # thread keeps runs reproducible. The localize target finds its models
-# (written by gen_seeds.py) through CAMKIT_FUZZ_MODELS.
-FUZZ_ENV := OPENBLAS_NUM_THREADS=1 CAMKIT_FUZZ_MODELS=$(abspath $(FUZZ_BUILD))/seeds/localize_tensor_models \
+# (fuzz/models, written by gen_seeds.py --models) through CAMKIT_FUZZ_MODELS.
+FUZZ_ENV := OPENBLAS_NUM_THREADS=1 CAMKIT_FUZZ_MODELS=$(CURDIR)/fuzz/models \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 .PHONY: fuzz fuzz-build fuzz-swift fuzz-seeds fuzz-report fuzz-regressions fuzz-clean \
@@ -179,7 +179,7 @@ fuzz-seeds: $(FUZZ_BUILD)/seeds/.done
 $(FUZZ_BUILD)/seeds/.done: fuzz/gen_seeds.py $(FUZZ_BUILD)/gen_image_seeds $(wildcard fuzz/seeds/*/*)
 	@test -d $(FUZZ_FIXTURES)/models || { echo "fuzz: fixtures not found at $(FUZZ_FIXTURES) (set FUZZ_FIXTURES)" >&2; exit 1; }
 	rm -rf $(FUZZ_BUILD)/seeds
-	mkdir -p $(addprefix $(FUZZ_BUILD)/seeds/,$(FUZZ_TARGETS) localize_tensor_models)
+	mkdir -p $(addprefix $(FUZZ_BUILD)/seeds/,$(FUZZ_TARGETS))
 	python3 fuzz/gen_seeds.py $(FUZZ_BUILD)/seeds
 	$(FUZZ_BUILD)/gen_image_seeds $(FUZZ_FIXTURES)/images $(FUZZ_BUILD)/seeds/png_decoder $(FUZZ_BUILD)/seeds/jpeg_decoder
 	cp $(FUZZ_FIXTURES)/images/*.png $(FUZZ_BUILD)/seeds/png_decoder/

@@ -5,8 +5,9 @@ requests, seeds for the onnx_loader, npy_reader and localize_tensor fuzzers
 only: the protobuf wire format is written by hand below, with the field
 numbers of onnx.proto.
 
-    gen_seeds.py DIR     (writes DIR/onnx_loader, npy_reader, localize_tensor: seeds;
-                          DIR/localize_tensor_models: the models localize_tensor loads)
+    gen_seeds.py SEEDS_DIR             seeds in SEEDS_DIR/onnx_loader, npy_reader, localize_tensor
+    gen_seeds.py --models MODELS_DIR   the three models localize_tensor loads (committed in
+                                       fuzz/models, where FuzzRegressionTests finds them too)
 
 The models are a few hundred bytes each, so most mutations hit structure
 (ops, attributes, shapes, names) rather than weights, and every supported
@@ -372,18 +373,20 @@ def requests():
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: gen_seeds.py SEEDS_DIR")
-    root = sys.argv[1]
-    sets = (("onnx_loader", models(), "onnx"), ("npy_reader", npys(), "npy"), ("localize_tensor", requests(), "bin"),
-            ("localize_tensor_models", localize_models(), "onnx"))
+    if len(sys.argv) == 3 and sys.argv[1] == "--models":
+        root, sets = sys.argv[2], (("", localize_models(), "onnx"),)
+    elif len(sys.argv) == 2:
+        root = sys.argv[1]
+        sets = (("onnx_loader", models(), "onnx"), ("npy_reader", npys(), "npy"), ("localize_tensor", requests(), "bin"))
+    else:
+        sys.exit("usage: gen_seeds.py SEEDS_DIR | --models MODELS_DIR")
     for target, items, ext in sets:
         d = os.path.join(root, target)
         os.makedirs(d, exist_ok=True)
         for name, data in items.items():
             with open(os.path.join(d, "%s.%s" % (name, ext)), "wb") as f:
                 f.write(data)
-    print("gen_seeds: " + ", ".join("%d %s seeds" % (len(items), target) for target, items, _ in sets))
+    print("gen_seeds: " + ", ".join("%d %s" % (len(items), target or "models") for target, items, _ in sets))
 
 
 if __name__ == "__main__":

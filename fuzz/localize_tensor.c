@@ -3,8 +3,8 @@
  *
  * LLVMFuzzerInitialize loads three small models once, with
  * cam_model_load_with_options: small_resnet, small_mobilenet and small_vgg
- * from $CAMKIT_FUZZ_MODELS (make fuzz-seeds writes them there with
- * fuzz/gen_seeds.py), look-alikes of the fixtures' tiny_resnet,
+ * from $CAMKIT_FUZZ_MODELS (default fuzz/models, where gen_seeds.py --models
+ * wrote them), look-alikes of the fixtures' tiny_resnet,
  * tiny_mobilenet and tiny_vgg_fc with 8 channels and free height and
  * width. The fixture models themselves fix their input at 64 x 64 and run at
  * about 25 calls a second under ASan (Score-CAM and Ablation-CAM make one
@@ -64,7 +64,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
     const char *dir = getenv("CAMKIT_FUZZ_MODELS");
-    if (!dir || !*dir) dir = "build/fuzz/seeds/localize_tensor_models";
+    if (!dir || !*dir) dir = "fuzz/models";
     cam_model_options mo;
     cam_model_options_init(&mo);
     mo.input_width = mo.input_height = 16;   /* the size of cam_localize; cam_localize_tensor takes any */
@@ -73,7 +73,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         snprintf(path, sizeof path, "%s/%s.onnx", dir, model_names[i]);
         cam_error *err = NULL;
         if (cam_model_load_with_options(path, &mo, &models[i], &err) != CAM_OK) {
-            fprintf(stderr, "localize_tensor: cannot load %s: %s (make fuzz-seeds writes the models)\n", path,
+            fprintf(stderr, "localize_tensor: cannot load %s: %s (fuzz/gen_seeds.py --models writes them)\n", path,
                     cam_error_message(err));
             exit(1);
         }
