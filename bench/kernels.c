@@ -115,7 +115,7 @@ static void free_buffers(buffers *b) {
  * engine runs them, against a bare GEMM of the same M, N, K. Returns the
  * worst ratio. */
 static double resnet_table(int threads) {
-    ck_set_blas_threads(threads);
+    ck_set_threads(threads);
     const ck_activation relu = {CK_ACT_RELU, 0, 0};
     struct { const char *name; ck_conv2d p; } layers[] = {
         {"conv1 7x7 s2, 3->64 @224", square(3, 64, 224, 7, 2, 3, 1)},
@@ -153,7 +153,7 @@ static double resnet_table(int threads) {
  * activation's cost is the same in both paths). Returns the worst speedup
  * of each through the two pointers. */
 static void mobilenet_table(int threads, double *worst_bias, double *worst_relu6) {
-    ck_set_blas_threads(threads);
+    ck_set_threads(threads);
     const ck_activation relu6 = {CK_ACT_CLIP, 0, 6};
     struct { int c, hw, stride; } layers[] = {
         {32, 112, 1}, {96, 112, 2}, {144, 56, 1}, {144, 56, 2}, {192, 28, 1},
@@ -188,15 +188,15 @@ static void mobilenet_table(int threads, double *worst_bias, double *worst_relu6
 int main(int argc, char **argv) {
     /* OpenBLAS's default thread count, unless one is given. */
     int threads = argc > 1 ? atoi(argv[1]) : 0;
-    ck_set_blas_threads(threads);
-    threads = ck_set_blas_threads(0);
-    ck_set_blas_threads(threads);
+    ck_set_threads(threads);
+    threads = ck_set_threads(0);
+    ck_set_threads(threads);
     printf("BLAS threads: %d (the tables say which they use)\n\n", threads);
 
     double resnet1 = resnet_table(1), resnet_n = threads > 1 ? resnet_table(threads) : resnet1;
     double dw_bias, dw_relu6;
     mobilenet_table(1, &dw_bias, &dw_relu6);
-    ck_set_blas_threads(0);
+    ck_set_threads(0);
 
     printf("Target im2col conv >= 85%% of GEMM: %s with 1 BLAS thread (worst %.1f%%)", resnet1 >= 0.85 ? "MET" : "NOT MET",
            100 * resnet1);

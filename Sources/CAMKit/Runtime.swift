@@ -7,6 +7,6 @@ public enum Runtime {
     /// that the cores are not oversubscribed.
     @discardableResult
     public static func setBLASThreads(_ threads: Int) -> Int {
-        Int(ck_set_blas_threads(Int32(clamping: max(0, threads))))
+        Int(ck_set_threads(Int32(clamping: max(0, threads))))
     }
 }

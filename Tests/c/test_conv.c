@@ -244,11 +244,11 @@ static void test_gemm(void) {
     free(c_ref);
 
     /* Threads: set returns the previous count, 0 restores the default. */
-    int initial = ck_set_blas_threads(1);
+    int initial = ck_set_threads(1);
     CHECK(initial >= 1, "initial BLAS threads %d", initial);
-    CHECK(ck_set_blas_threads(3) == 1, "previous count after set(1)");
-    CHECK(ck_set_blas_threads(0) == 3, "previous count after set(3)");
-    CHECK(ck_set_blas_threads(0) == initial, "set(0) restores the startup count %d", initial);
+    CHECK(ck_set_threads(3) == 1, "previous count after set(1)");
+    CHECK(ck_set_threads(0) == 3, "previous count after set(3)");
+    CHECK(ck_set_threads(0) == initial, "set(0) restores the startup count %d", initial);
 }
 
 /* ---- convolution: one geometry through every entry point ----------------- */
@@ -540,7 +540,7 @@ static void test_conv_random(void) {
  * more threads), for the same bits as one thread gives. */
 static void test_conv_threads(void) {
     check_seed(41);
-    int initial = ck_set_blas_threads(1);
+    int initial = ck_set_threads(1);
     struct { ck_conv2d p; int bias; ck_act_kind act; } cases[] = {
         {conv(1, 16, 8, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_RELU},        /* flat, 144 x 1600 */
         {conv(1, 3, 16, 96, 96, 7, 7, 2, 1, 3, 3, 3, 3, 1), 1, CK_ACT_RELU},        /* stem-like: 21 units */
@@ -552,7 +552,7 @@ static void test_conv_threads(void) {
     size_t n_cases = sizeof cases / sizeof cases[0];
     const int threads[] = {2, 4};
     for (size_t t = 0; t < 2; t++) {
-        ck_set_blas_threads(threads[t]);
+        ck_set_threads(threads[t]);
         for (size_t i = 0; i < n_cases; i++) run_conv(&cases[i].p, cases[i].bias, cases[i].act, i == 0);
     }
     /* Same bits as one thread. */
@@ -569,16 +569,16 @@ static void test_conv_threads(void) {
         }
         float *scratch = check_zeros((int64_t)sf), *y1 = filled(g.y_elems, NAN), *y4 = filled(g.y_elems, NAN);
         ck_activation act = act_of(cases[i].act);
-        ck_set_blas_threads(1);
+        ck_set_threads(1);
         ck_status s1 = ck_conv2d_forward(p, CK_CONV_IM2COL, x, w, bias, &act, y1, scratch, sf);
-        ck_set_blas_threads(4);
+        ck_set_threads(4);
         ck_status s4 = ck_conv2d_forward(p, CK_CONV_IM2COL, x, w, bias, &act, y4, scratch, sf);
         char name[160];
         describe(p, name, sizeof name);
         CHECK(s1 == CK_OK && s4 == CK_OK && same_bits(y1, y4, g.y_elems), "%s: 4 BLAS threads differ from 1", name);
         free(x); free(w); free(bias); free(scratch); free(y1); free(y4);
     }
-    ck_set_blas_threads(initial);
+    ck_set_threads(initial);
 }
 
 /* ---- bad input ----------------------------------------------------------------- */
