@@ -19,10 +19,6 @@ enum { CK_PARALLEL_MAX = 16, GRABS = 4 };
  * runs every item itself. */
 void ck_parallel_for(ck_items *fn, void *ctx, int64_t items, int threads);
 
-/* The threads a kernel call made now may use (ck_set_local_threads, else
- * ck_set_threads, else the default). */
-int ck_threads(void);
-
 /* Makes sure OpenBLAS runs every GEMM on the calling thread (once per
  * process; the kernels call it before their first GEMM). */
 void ck_blas_single_threaded(void);

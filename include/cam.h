@@ -52,8 +52,11 @@
  * A loaded cam_model is immutable and may be shared: any number of threads
  * may call cam_localize and cam_localize_tensor on the same model at once,
  * each with its own result and error. Results, errors and images are
- * ordinary values: one thread at a time. Matrix products run on OpenBLAS,
- * whose thread pool is process-wide (see cam_model_options.threads).
+ * ordinary values: one thread at a time. One call splits its convolutions
+ * over up to cam_model_options.threads threads (its own and those of a
+ * pool libcam keeps); while one call uses the pool, concurrent calls run
+ * on their own threads alone, so many callers never oversubscribe the
+ * cores. OpenBLAS is kept single-threaded.
  */
 #ifndef CAM_H
 #define CAM_H
@@ -153,9 +156,10 @@ typedef struct cam_model_options {
     float mean[3];              /* per-channel normalization (pixel / 255 - mean) / std; default ImageNet's */
     float std[3];               /*   (0.485, 0.456, 0.406) and (0.229, 0.224, 0.225) */
     cam_resize resize;          /* default CAM_RESIZE_STRETCH */
-    int32_t threads;            /* > 0: OpenBLAS threads for matrix products; 0: leave as is (default).
-                                 * OpenBLAS has ONE thread pool per process, so this sets it for every
-                                 * model, the last load wins; OPENBLAS_NUM_THREADS sets the initial value. */
+    int32_t threads;            /* > 0: at most this many threads per localization on this model (1: the
+                                 * calling thread only, for callers that run one image per thread);
+                                 * 0: the default, one per core (or CAMKIT_NUM_THREADS, else
+                                 * OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, if set). */
 } cam_model_options;
 
 /* ---- options ---------------------------------------------------------------- */

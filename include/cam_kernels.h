@@ -148,6 +148,9 @@ int ck_set_threads(int threads);
  * wants 1 here. Returns the previous local setting (0 if none). */
 int ck_set_local_threads(int threads);
 
+/* The threads a kernel call made now on this thread may use. */
+int ck_threads(void);
+
 /* ------------------------------------------------------------------------ */
 /* Convolution (im2col.c, conv.c)                                            */
 /* ------------------------------------------------------------------------ */

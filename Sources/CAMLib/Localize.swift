@@ -14,9 +14,11 @@ public func cam_localize(_ m: OpaquePointer?, _ img: UnsafePointer<cam_image>?, 
         let box = object(m, as: ModelBox.self)
         let request = try Request(opts, model: box.model)
         let image = try rgbImage(img.pointee)
-        let result = try box.model.localize(image, method: request.method, topK: request.topK, classIndex: request.classIndex,
-                                            threshold: request.threshold, targetLayer: request.targetLayer,
-                                            preprocessing: box.preprocessing)
+        let result = try Runtime.withThreads(box.threads) { () throws(CAMError) in
+            try box.model.localize(image, method: request.method, topK: request.topK, classIndex: request.classIndex,
+                                   threshold: request.threshold, targetLayer: request.targetLayer,
+                                   preprocessing: box.preprocessing)
+        }
         out.pointee = handle(ResultBox(result))
     }
 }
@@ -30,7 +32,7 @@ public func cam_localize_tensor(_ m: OpaquePointer?, _ nchw: UnsafePointer<Float
         out.pointee = nil
         guard let m else { throw argument("cam_localize_tensor: model is NULL") }
         guard let nchw else { throw argument("cam_localize_tensor: nchw is NULL") }
-        let model = object(m, as: ModelBox.self).model
+        let box = object(m, as: ModelBox.self), model = box.model
         let declared = model.declaredInputShape
         guard declared.count == 4, let channels = declared[1] else {
             throw CAMError(.unsupported, "cam_localize_tensor: the model's input is not [N, C, H, W] with a fixed C")
@@ -52,8 +54,10 @@ public func cam_localize_tensor(_ m: OpaquePointer?, _ nchw: UnsafePointer<Float
             throw CAMError(.format, "cam_localize_tensor: nchw holds \(value) at index \(bad) (channel \(bad / plane), row \((bad % plane) / Int(width)), column \(bad % Int(width)))")
         }
         let input = try Tensor(shape: [1, channels, Int(height), Int(width)], scalars: scalars)
-        let result = try model.localize(input, method: request.method, topK: request.topK, classIndex: request.classIndex,
-                                        threshold: request.threshold, targetLayer: request.targetLayer)
+        let result = try Runtime.withThreads(box.threads) { () throws(CAMError) in
+            try model.localize(input, method: request.method, topK: request.topK, classIndex: request.classIndex,
+                               threshold: request.threshold, targetLayer: request.targetLayer)
+        }
         out.pointee = handle(ResultBox(result))
     }
 }

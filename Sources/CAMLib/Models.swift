@@ -12,10 +12,12 @@ import CCAMKernels
 final class ModelBox: Sendable {
     let model: CAMModel
     let preprocessing: Preprocessing
+    let threads: Int          // per call; 0: the process default
 
-    init(model: CAMModel, preprocessing: Preprocessing) {
+    init(model: CAMModel, preprocessing: Preprocessing, threads: Int) {
         self.model = model
         self.preprocessing = preprocessing
+        self.threads = threads
     }
 }
 
@@ -55,8 +57,7 @@ public func cam_model_load_with_options(_ onnx_path: UnsafePointer<CChar>?, _ op
         if let opts { options = try readOptions(opts, name: "cam_model_options") }
         let settings = try LoadSettings(options)
         let model = try CAMModel(contentsOf: URL(fileURLWithPath: path), inputSize: settings.inputSize)
-        if settings.threads > 0 { Runtime.setBLASThreads(settings.threads) }
-        out.pointee = handle(ModelBox(model: model, preprocessing: settings.preprocessing))
+        out.pointee = handle(ModelBox(model: model, preprocessing: settings.preprocessing, threads: settings.threads))
     }
 }
 
@@ -108,7 +109,7 @@ private struct LoadSettings {
         default: throw argument("cam_model_options: resize \(Int32(bitPattern: o.resize.rawValue)) is not a cam_resize value")
         }
         guard (0...1024).contains(o.threads) else {
-            throw argument("cam_model_options: threads \(o.threads) must be 0 (leave as is) to 1024")
+            throw argument("cam_model_options: threads \(o.threads) must be 0 (the default) to 1024")
         }
         preprocessing = Preprocessing(mean: mean, std: std, resize: resize)
         threads = Int(o.threads)

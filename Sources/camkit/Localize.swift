@@ -194,7 +194,7 @@ func process(_ files: [String], model: CAMModel, work: @Sendable @escaping (Stri
     struct State { var next = 0; var printed = 0; var done = 0; var failed = false; var outputs: [Int: Result<String, CAMError>] = [:] }
     let state = Mutex(State())
     let workers = files.count > 1 ? min(2, ProcessInfo.processInfo.activeProcessorCount) : 1
-    if workers > 1 { Runtime.setBLASThreads(1) }
+    if workers > 1 { Runtime.setThreads(1) }
     let progress = files.count > 1 && isatty(2) != 0
     DispatchQueue.concurrentPerform(iterations: workers) { _ in
         while true {
