@@ -151,6 +151,11 @@ int ck_set_local_threads(int threads);
 /* The threads a kernel call made now on this thread may use. */
 int ck_threads(void);
 
+/* For programs (not libraries): keeps freed blocks up to 32 MB in malloc's
+ * heap instead of returning them to the kernel, which would zero them
+ * again on the next layer's first touch (heap.c). */
+void ck_keep_heap(void);
+
 /* ------------------------------------------------------------------------ */
 /* Convolution (im2col.c, conv.c)                                            */
 /* ------------------------------------------------------------------------ */
