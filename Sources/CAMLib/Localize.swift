@@ -13,7 +13,7 @@ public func cam_localize(_ m: OpaquePointer?, _ img: UnsafePointer<cam_image>?, 
         guard let img else { throw argument("cam_localize: image is NULL") }
         let box = object(m, as: ModelBox.self)
         let request = try Request(opts, model: box.model)
-        let image = try rgbImage(img.pointee)
+        let image = try rgbImage(img.pointee, maxPixels: box.model.limits.imagePixels)
         let result = try Runtime.withThreads(box.threads) { () throws(CAMError) in
             try box.model.localize(image, method: request.method, topK: request.topK, classIndex: request.classIndex,
                                    threshold: request.threshold, targetLayer: request.targetLayer,
@@ -41,8 +41,8 @@ public func cam_localize_tensor(_ m: OpaquePointer?, _ nchw: UnsafePointer<Float
             throw argument("cam_localize_tensor: size \(width)x\(height) must be 1 to 32768 on each side")
         }
         let count = channels * Int(height) * Int(width)
-        guard count <= Limits.maxTensorElements else {
-            throw CAMError(.memory, "cam_localize_tensor: \(channels)x\(height)x\(width) is over the limit of \(Limits.maxTensorElements) values")
+        guard count <= model.limits.tensorElements else {
+            throw CAMError(.memory, "cam_localize_tensor: \(channels)x\(height)x\(width) = \(count) values, over the limit of \(model.limits.tensorElements) (cam_model_options.max_tensor_elements)")
         }
         let request = try Request(opts, model: model)
         let scalars = Array(UnsafeBufferPointer(start: nchw, count: count))
@@ -102,14 +102,14 @@ private struct Request {
 }
 
 /// A cam_image as CAMKit's packed RGB image (gray replicated, alpha dropped).
-private func rgbImage(_ img: cam_image) throws(CAMError) -> Image {
+private func rgbImage(_ img: cam_image, maxPixels: Int) throws(CAMError) -> Image {
     let w = Int(img.width), h = Int(img.height), c = Int(img.channels), stride = Int(img.row_bytes)
     guard let pixels = img.pixels else { throw argument("cam_image.pixels is NULL") }
     guard w >= 1, h >= 1 else { throw argument("cam_image size \(w)x\(h) must be at least 1x1") }
     guard [1, 3, 4].contains(c) else { throw argument("cam_image.channels is \(c); it must be 1, 3 or 4") }
     guard stride >= w * c else { throw argument("cam_image.row_bytes \(stride) is less than width x channels = \(w * c)") }
-    guard w * h <= Limits.maxImagePixels else {
-        throw CAMError(.memory, "cam_image of \(w)x\(h) is over the limit of \(Limits.maxImagePixels) pixels")
+    guard w * h <= maxPixels else {
+        throw CAMError(.memory, "cam_image of \(w)x\(h) = \(w * h) pixels is over the limit of \(maxPixels) (cam_model_options.max_image_pixels)")
     }
     var rgb = [UInt8](repeating: 0, count: w * h * 3)
     rgb.withUnsafeMutableBufferPointer { dst in

@@ -35,7 +35,8 @@ public func cam_model_options_init(_ opts: UnsafeMutablePointer<cam_model_option
     opts.pointee = cam_model_options(struct_size: UInt32(MemoryLayout<cam_model_options>.size),
                                      input_width: 0, input_height: 0,
                                      mean: (mean[0], mean[1], mean[2]), std: (std[0], std[1], std[2]),
-                                     resize: CAM_RESIZE_STRETCH, threads: 0)
+                                     resize: CAM_RESIZE_STRETCH, threads: 0, max_nodes: 0,
+                                     max_model_bytes: 0, max_tensor_elements: 0, max_image_pixels: 0)
 }
 
 @c @implementation
@@ -56,7 +57,7 @@ public func cam_model_load_with_options(_ onnx_path: UnsafePointer<CChar>?, _ op
         cam_model_options_init(&options)
         if let opts { options = try readOptions(opts, name: "cam_model_options") }
         let settings = try LoadSettings(options)
-        let model = try CAMModel(contentsOf: URL(fileURLWithPath: path), inputSize: settings.inputSize)
+        let model = try CAMModel(contentsOf: URL(fileURLWithPath: path), inputSize: settings.inputSize, limits: settings.limits)
         out.pointee = handle(ModelBox(model: model, preprocessing: settings.preprocessing, threads: settings.threads))
     }
 }
@@ -90,6 +91,7 @@ private struct LoadSettings {
     var inputSize: (height: Int, width: Int)?
     var preprocessing: Preprocessing
     var threads: Int
+    var limits = Limits()
 
     init(_ o: cam_model_options) throws(CAMError) {
         let w = Int(o.input_width), h = Int(o.input_height)
@@ -113,5 +115,18 @@ private struct LoadSettings {
         }
         preprocessing = Preprocessing(mean: mean, std: std, resize: resize)
         threads = Int(o.threads)
+        // 0 keeps the default; cam.h promises CAM_ERR_ARGUMENT, not a clamp,
+        // for a value over the maximum, so a typo cannot pass unnoticed.
+        let fields: [(String, Int64, WritableKeyPath<Limits, Int>)] = [
+            ("max_model_bytes", o.max_model_bytes, \.modelBytes), ("max_nodes", Int64(o.max_nodes), \.nodes),
+            ("max_tensor_elements", o.max_tensor_elements, \.tensorElements), ("max_image_pixels", o.max_image_pixels, \.imagePixels),
+        ]
+        for (name, value, field) in fields where value != 0 {
+            let maximum = Limits.maximum[keyPath: field]
+            guard value > 0, value <= maximum else {
+                throw argument("cam_model_options: \(name) \(value) must be 0 (the default, \(Limits.default[keyPath: field])) or \(Limits.range(maximum))")
+            }
+            limits[keyPath: field] = Int(value)
+        }
     }
 }

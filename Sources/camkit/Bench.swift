@@ -32,6 +32,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Threads (0: one per core). A batch of CAMs spreads its images over them; a forward pass splits each layer.")
     var threads: Int = 0
 
+    @OptionGroup(title: "Limits") var limitOptions: LimitOptions
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -48,7 +50,7 @@ struct Bench: ParsableCommand {
         try Camkit.guarded {
             Runtime.setThreads(threads)
             let start = DispatchTime.now()
-            let m = try CAMModel(contentsOf: fileURL(model))
+            let m = try CAMModel(contentsOf: fileURL(model), limits: limitOptions.limits)
             let loadMs = milliseconds(since: start)
             let shape = try m.defaultInputShape(batch: batch)
             var rng = SystemRandomNumberGenerator()
