@@ -211,6 +211,10 @@ test-capi: release $(addprefix $(BUILD)/capi/,$(CAPI_TESTS)) $(BUILD)/capi-asan/
 	CAMKIT_LIB=$(abspath $(LIBCAM)) CAMKIT_CLI=$(BUILD)/bin/camkit python3 Tests/capi/test_python.py
 	bash Tests/capi/test_install.sh
 
+# --- fuzzing (make fuzz; never in CI) -------------------------------------
+
+-include fuzz/fuzz.mk
+
 # --- benchmark --------------------------------------------------------------
 
 $(BUILD)/bench/kernels: bench/kernels.c $(KERNEL_OBJ) $(KERNEL_HDR) | $(BUILD)/bench

@@ -65,7 +65,7 @@ struct ModelStructure {
         }
     }
 
-    /// Plain CAM's head: target -> global average pooling -> reshapes ->
+    /// Plain CAM's head: target -> global average (or max) pooling -> reshapes ->
     /// one Gemm with constant weights -> logits. Returns the class weights
     /// W [classes, channels] (bias unused, as in Zhou et al.), or nil.
     func plainCAMWeights(graph: Graph, target: Int) -> Tensor? {
@@ -82,7 +82,9 @@ struct ModelStructure {
             guard let next = consumers[value], next.count == 1 else { return nil }
             let node = next[0]
             switch node.op {
-            case .globalAveragePool where !pooled:
+            case .globalAveragePool where !pooled, .globalMaxPool where !pooled:
+                // GMP too: the CAM paper's GAP-versus-GMP comparison maps a
+                // GMP network with the same W * A (as torchcam's CAM does).
                 pooled = true
             case .reduceMean(let axes, _, _) where !pooled:
                 let rank = 4

@@ -7,7 +7,7 @@ struct Camkit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "camkit",
         abstract: "Class activation maps and weakly supervised localization for ONNX CNN classifiers.",
-        subcommands: [Info.self, Run.self, Localize.self, Bench.self]
+        subcommands: [Info.self, Run.self, Localize.self, Eval.self, Bench.self]
     )
 
     /// The CLI owns its process, so it keeps large blocks in malloc's heap

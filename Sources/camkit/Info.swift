@@ -44,7 +44,7 @@ struct Info: ParsableCommand {
             for o in summary.outputs { print("output:     \(o.name) \(o.shape)") }
             print("parameters: \(m.parameterCount)")
             print("operators:  " + m.opCounts.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", "))
-            print("plain CAM:  \(summary.plainCAM ? "applies (global average pooling, then one linear layer)" : "does not apply")")
+            print("plain CAM:  \(summary.plainCAM ? "applies (global average or max pooling, then one linear layer)" : "does not apply")")
             print("target layers (\(summary.candidates.count) with spatial extent, the default marked):")
             for c in summary.candidates {
                 let mark = c.name == summary.defaultTarget ? "  <- default" : ""

@@ -8,6 +8,10 @@ enum Fixtures {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("shared/fixtures")
 
+    /// The Digits-WSOL dev split (../shared/wsol): images, annotations, two
+    /// models and the reference numbers of the localization protocol.
+    static let wsol: URL = root.deletingLastPathComponent().appendingPathComponent("wsol")
+
     static var models: [String] {
         let dir = root.appendingPathComponent("models")
         return ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted()

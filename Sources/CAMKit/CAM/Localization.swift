@@ -44,6 +44,32 @@ extension CAMModel {
     public func localize(_ input: Tensor, method: CAMMethod = .gradCAM, topK: Int = 5, classIndex: Int? = nil,
                          threshold: Double = 0.2, targetLayer: String? = nil,
                          outputSize: (height: Int, width: Int)? = nil) throws(CAMError) -> CAMResult {
+        try localize(input, method: method, threshold: threshold, targetLayer: targetLayer, outputSize: outputSize) { logits throws(CAMError) in
+            try CAMModel.rankedClasses(logits, topK: topK, classIndex: classIndex)
+        }
+    }
+
+    /// The classes to localize: `classIndex` alone, or the `topK` highest
+    /// logits (equal logits in class order).
+    static func rankedClasses(_ logits: [Float], topK: Int, classIndex: Int?) throws(CAMError) -> [Int] {
+        let classCount = logits.count
+        if let classIndex {
+            guard classIndex >= 0, classIndex < classCount else {
+                throw CAMError(.argument, "class \(classIndex) is out of range: the model has \(classCount) classes (0 to \(classCount - 1))")
+            }
+            return [classIndex]
+        }
+        guard topK >= 1, topK <= classCount else {
+            throw CAMError(.argument, "top-k \(topK) must be 1 to \(classCount), the number of classes")
+        }
+        return Array(logits.indices.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }.prefix(topK))
+    }
+
+    /// The same, with the classes chosen by `select` from the logits once
+    /// the forward pass has given them (in the order returned; ranks follow it).
+    func localize(_ input: Tensor, method: CAMMethod, threshold: Double, targetLayer: String?,
+                  outputSize: (height: Int, width: Int)?,
+                  select: ([Float]) throws(CAMError) -> [Int]) throws(CAMError) -> CAMResult {
         guard input.shape.count == 4, input.shape[0] == 1 else {
             throw CAMError(.argument, "localize takes one image, shape [1, C, H, W]; got \(input.shape)")
         }
@@ -69,24 +95,16 @@ extension CAMModel {
         let k = a.shape[1], h = a.shape[2], w = a.shape[3], hw = h * w
         try checkFinite(a.scalars, what: "the activations of target layer '\(target.name)'")
 
-        let classes: [Int]
-        if let classIndex {
-            guard classIndex >= 0, classIndex < classCount else {
-                throw CAMError(.argument, "class \(classIndex) is out of range: the model has \(classCount) classes (0 to \(classCount - 1))")
-            }
-            classes = [classIndex]
-        } else {
-            guard topK >= 1, topK <= classCount else {
-                throw CAMError(.argument, "top-k \(topK) must be 1 to \(classCount), the number of classes")
-            }
-            classes = Array(logits.indices.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }.prefix(topK))
+        let classes = try select(logits)
+        if let c = classes.first(where: { $0 < 0 || $0 >= classCount }) {
+            throw CAMError(.argument, "class \(c) is out of range: the model has \(classCount) classes (0 to \(classCount - 1))")
         }
         let probabilities = softmax(logits)
 
         var camWeights: Tensor?
         if method == .cam {
             guard let weights = ModelStructure.plainCAMWeights(graph: graph, plan: plan, target: target.id) else {
-                throw CAMError(.unsupported, "plain CAM needs the target '\(target.name)' to be followed by global average pooling and one linear layer; use gradcam (equal up to scale on such heads) or another method")
+                throw CAMError(.unsupported, "plain CAM needs the target '\(target.name)' to be followed by global average (or max) pooling and one linear layer; use gradcam (equal up to scale on such heads) or another method")
             }
             camWeights = weights
         }

@@ -1,7 +1,9 @@
 /// Reverse mode over the part of a plan between one tensor (the CAM target)
 /// and the logits: only the steps that depend on the target run backward,
 /// each through its op's own rule (PlannedOp.backward, beside its forward).
-/// For a GAP -> FC head that is a few hundred flops.
+/// For a GAP -> FC head that is a few hundred flops. The target may be the
+/// graph input itself: the tail is then the whole network, as backprop
+/// saliency needs (`CAMModel.inputGradients`).
 struct Tail: Sendable {
     let target: Int
     /// Indices into plan.steps of the steps that read the target, directly or not.
@@ -51,6 +53,9 @@ extension Plan {
             guard gradOutputs.contains(where: { $0 != nil }) else { continue }
             let node = graph.nodes[step.node]
             guard let backward = step.backward else {
+                if graph.inputs.contains(where: { $0.id == tail.target }) {
+                    throw CAMError(.unsupported, "node '\(node.name)' (\(node.opType)) has no backward rule in camkit, so the gradient with respect to the input cannot pass it")
+                }
                 throw CAMError(.unsupported, "node '\(node.name)' (\(node.opType)) lies between the target layer and the output and has no backward rule in camkit; choose a later target layer")
             }
             let wanted = step.inputs.map { $0.map(tail.values.contains) ?? false }

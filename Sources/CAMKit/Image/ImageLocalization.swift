@@ -7,29 +7,53 @@ extension CAMModel {
     public func localize(_ image: Image, method: CAMMethod = .gradCAM, topK: Int = 5, classIndex: Int? = nil,
                          threshold: Double = 0.2, targetLayer: String? = nil,
                          preprocessing: Preprocessing = Preprocessing()) throws(CAMError) -> CAMResult {
-        let shape = try defaultInputShape(batch: 1)
-        guard shape.count == 4, shape[1] == 3 else {
-            throw CAMError(.unsupported, "the model's input \(describeShape(graph.inputs[0].shape)) is not an RGB image [N, 3, H, W]")
+        try localize(image, method: method, threshold: threshold, targetLayer: targetLayer, preprocessing: preprocessing) { logits throws(CAMError) in
+            try CAMModel.rankedClasses(logits, topK: topK, classIndex: classIndex)
         }
-        let (x, region) = try preprocessing.tensor(from: image, height: shape[2], width: shape[3])
-        var result = try localize(x, method: method, topK: topK, classIndex: classIndex, threshold: threshold,
-                                  targetLayer: targetLayer, outputSize: (region.height, region.width))
+    }
+
+    /// The same, with the classes chosen by `select` from the logits.
+    func localize(_ image: Image, method: CAMMethod, threshold: Double, targetLayer: String?, preprocessing: Preprocessing,
+                  select: ([Float]) throws(CAMError) -> [Int]) throws(CAMError) -> CAMResult {
+        let (x, region) = try imageInput(image, preprocessing: preprocessing)
+        var result = try localize(x, method: method, threshold: threshold, targetLayer: targetLayer,
+                                  outputSize: (region.height, region.width), select: select)
         guard region != Preprocessing.Region(x: 0, y: 0, width: image.width, height: image.height) else { return result }
         // Place the cropped region's maps and boxes in the whole image.
         for i in result.predictions.indices {
-            var full = [Float](repeating: 0, count: image.width * image.height)
-            let map = result.predictions[i].map
-            for row in 0..<region.height {
-                let dst = (region.y + row) * image.width + region.x
-                full.replaceSubrange(dst..<(dst + region.width), with: map[(row * region.width)..<((row + 1) * region.width)])
-            }
-            result.predictions[i].map = full
-            if let b = result.predictions[i].box {
-                result.predictions[i].box = Box(xMin: b.xMin + region.x, yMin: b.yMin + region.y, xMax: b.xMax + region.x, yMax: b.yMax + region.y)
-            }
+            result.predictions[i].map = region.place(result.predictions[i].map, inWidth: image.width, height: image.height)
+            if let b = result.predictions[i].box { result.predictions[i].box = region.place(b) }
         }
         result.mapWidth = image.width
         result.mapHeight = image.height
         return result
+    }
+
+    /// The network input for an image and the region of the image it covers.
+    func imageInput(_ image: Image, preprocessing: Preprocessing) throws(CAMError) -> (tensor: Tensor, region: Preprocessing.Region) {
+        let shape = try defaultInputShape(batch: 1)
+        guard shape.count == 4, shape[1] == 3 else {
+            throw CAMError(.unsupported, "the model's input \(describeShape(graph.inputs[0].shape)) is not an RGB image [N, 3, H, W]")
+        }
+        return try preprocessing.tensor(from: image, height: shape[2], width: shape[3])
+    }
+}
+
+extension Preprocessing.Region {
+    /// A map of this region's size placed in a whole image of width x
+    /// height, zero outside the region.
+    func place(_ map: [Float], inWidth imageWidth: Int, height imageHeight: Int) -> [Float] {
+        if x == 0, y == 0, width == imageWidth, height == imageHeight { return map }
+        var full = [Float](repeating: 0, count: imageWidth * imageHeight)
+        for row in 0..<height {
+            let dst = (y + row) * imageWidth + x
+            full.replaceSubrange(dst..<(dst + width), with: map[(row * width)..<((row + 1) * width)])
+        }
+        return full
+    }
+
+    /// A box in this region's coordinates moved to the whole image's.
+    func place(_ b: Box) -> Box {
+        Box(xMin: b.xMin + x, yMin: b.yMin + y, xMax: b.xMax + x, yMax: b.yMax + y)
     }
 }
