@@ -61,8 +61,9 @@ public struct Limits: Sendable, Equatable {
     /// The largest value each limit may be given. Tensors and images stay
     /// below 2^31 elements (bytes, for images) so that every kernel and BLAS
     /// index fits an int32; the decoder's depth stays where its recursion
-    /// fits a 512 KiB thread stack even in a debug build (about 2 KiB a
-    /// level there). The others are bounded only by memory.
+    /// fits a 512 KiB thread stack in a debug build (about 2 KiB a level
+    /// there) and a 4 MiB one under AddressSanitizer. The others are
+    /// bounded only by memory.
     public static let maximum = Limits(modelBytes: .max, nodes: .max, tensorElements: Int(Int32.max) - 1,
                                        imagePixels: (Int(Int32.max) - 1) / 3, protobufDepth: 200, planBytes: .max)
 

@@ -227,8 +227,9 @@ import Testing
                 #expect(throws: CAMError.self, "\(name)") { _ = try CAMModel(data: data, name: name, limits: limits) }
             }
         }
-        // The maximum depth fits a 512 KiB thread stack (a small one: glibc's default
-        // is 8 MiB), even in a debug build, which takes about 2 KiB a level.
+        // The maximum depth fits a 4 MiB thread stack (half of glibc's default), even
+        // in a debug build under AddressSanitizer, whose frames are several times the
+        // 2 KiB a level a plain debug build takes (a 512 KiB stack overflowed there).
         let done = DispatchSemaphore(value: 0)
         let outcome = Mutex<CAMError?>(nil)
         let thread = Thread {
@@ -237,7 +238,7 @@ import Testing
             }
             done.signal()
         }
-        thread.stackSize = 512 << 10
+        thread.stackSize = 4 << 20
         thread.start()
         done.wait()
         #expect(outcome.withLock { $0?.message.contains("Limits.protobufDepth") } == true)
