@@ -37,7 +37,7 @@ KERNEL_SRC  := $(wildcard CSources/*.c)
 KERNEL_HDR  := $(wildcard include/*.h) $(wildcard CSources/*.h)
 C_TESTS     := $(basename $(notdir $(wildcard Tests/c/test_*.c)))
 
-.PHONY: all release lib test test-capi test-build test-c test-c-asan test-swift bench demo deps clean install uninstall
+.PHONY: all release lib test test-capi test-swift-asan test-swift-tsan test-build test-c test-c-asan test-swift bench demo deps clean install uninstall
 
 all: release
 
@@ -160,10 +160,22 @@ test-c-asan: $(addprefix $(BUILD)/asan/,$(C_TESTS))
 test-swift:
 	$(SWIFT) test
 
+# The Swift suite again, under AddressSanitizer (Swift and C) with
+# UndefinedBehaviorSanitizer on the C kernels (swiftc has no UBSan on
+# Linux), in its own build folder; and the concurrency tests under
+# ThreadSanitizer.
+test-swift-asan:
+	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(abspath Tests/lsan.supp) UBSAN_OPTIONS=print_stacktrace=1 \
+	    $(SWIFT) test --scratch-path $(abspath .build-asan) --sanitize=address \
+	    -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined
+
+test-swift-tsan:
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --scratch-path $(abspath .build-tsan) --sanitize=thread --filter ConcurrencyTests
+
 # Compiles every C test program in both flavours (worth running with -j).
 test-build: $(addprefix $(BUILD)/c/,$(C_TESTS)) $(addprefix $(BUILD)/asan/,$(C_TESTS))
 
-test: test-swift test-c-asan test-c test-capi
+test: test-swift test-c-asan test-c test-capi test-swift-tsan test-swift-asan
 
 # --- the C ABI, from outside Swift ------------------------------------------
 #
@@ -172,7 +184,7 @@ test: test-swift test-c-asan test-c test-capi
 # build): LeakSanitizer still sees every allocation libcam makes, and
 # ThreadSanitizer sees the shared model's results handed across threads.
 
-CAPI_TESTS := test_cam_fixtures test_cam_threads test_cam_errors
+CAPI_TESTS := test_cam_fixtures test_cam_threads test_cam_errors test_cam_soak
 CAPI_HDR   := include/cam.h $(wildcard Tests/capi/*.h) Tests/c/check.h
 # The toolchain's TSan runtime wraps libdispatch, so it links the toolchain's.
 SWIFT_SHARED = $(shell $(SWIFT) -print-target-info 2>/dev/null | sed -n 's/.*"runtimeResourcePath": "\(.*\)".*/\1/p')/linux
@@ -192,10 +204,10 @@ $(BUILD)/capi-tsan/%: Tests/capi/%.c $(CAPI_HDR) | release
 	$(CC) $(CSTD) -O1 -g -fsanitize=thread $(WARN) -Iinclude $< $(CAPI_LINK) $(TSAN_LINK) -o $@
 
 test-capi: release $(addprefix $(BUILD)/capi/,$(CAPI_TESTS)) $(BUILD)/capi-asan/test_cam_errors \
-           $(BUILD)/capi-asan/test_cam_fixtures $(BUILD)/capi-tsan/test_cam_threads
+           $(BUILD)/capi-asan/test_cam_fixtures $(BUILD)/capi-tsan/test_cam_threads $(BUILD)/capi-tsan/test_cam_soak
 	$(call run_c_tests,$(BUILD)/capi,,,capi,$(CAPI_TESTS))
 	$(call run_c_tests,$(BUILD)/capi-asan,ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1,[asan+ubsan+lsan] ,capi-asan,test_cam_errors test_cam_fixtures)
-	$(call run_c_tests,$(BUILD)/capi-tsan,TSAN_OPTIONS=halt_on_error=1,[tsan] ,capi-tsan,test_cam_threads)
+	$(call run_c_tests,$(BUILD)/capi-tsan,TSAN_OPTIONS=halt_on_error=1 CAMKIT_SOAK_TOTAL=800,[tsan] ,capi-tsan,test_cam_threads test_cam_soak)
 	CAMKIT_LIB=$(abspath $(LIBCAM)) CAMKIT_CLI=$(BUILD)/bin/camkit python3 Tests/capi/test_python.py
 	bash Tests/capi/test_install.sh
 

@@ -78,16 +78,16 @@ static void activate(float *y, int64_t ld, int32_t rows, int64_t len, const ck_a
 
 /* ---- im2col + GEMM -------------------------------------------------------- */
 
-/* With more than one BLAS thread, the passes before and after GEMM are
- * shared across as many threads (team.c) when the work pays for creating
- * them: about PER_THREAD floats to write per thread. im2col and the bias
- * fill go together; the activation alone pays only on far larger outputs
- * (a thread costs about as much as activating 300K floats), so it is
- * shared from ACT_PER_THREAD. */
-enum { PER_THREAD = 1 << 16, ACT_PER_THREAD = 1 << 20 };
+/* Threads: a layer with enough output columns is cut into blocks of
+ * columns, each built, multiplied and activated by one thread from start
+ * to end (one pool job per layer, and each block's im2col is still in
+ * cache for its GEMM). A layer with few columns (ResNet's 7x7 stage: 49)
+ * shares the im2col by kernel taps, then the GEMM by rows of the weights,
+ * then the activation: OpenBLAS keeps its speed on 256 x 49 but not on
+ * 512 x 25. Below PAR_MACS multiply-adds a layer runs on one thread. */
+enum { PAR_MACS = 1 << 20, COL_BLOCK_MIN = 64, PER_THREAD = 1 << 15 };
 
-static int threads_for(int64_t work, int64_t per_thread) {
-    int threads = ck_blas_threads();
+static int threads_for(int64_t work, int64_t per_thread, int threads) {
     int64_t t = work / per_thread;
     return (int)(t < threads ? (t > 1 ? t : 1) : threads);
 }
@@ -127,10 +127,50 @@ static void act_items(void *ctx, int64_t b, int64_t e) {
     activate(j->y + b * j->ld, j->ld, (int32_t)(e - b), j->len, j->act);
 }
 
+/* Blocks of output columns of one (image, group), each from input to
+ * activation. With `x_cols` the input is already the column matrix (1x1),
+ * else each block's im2col goes to col + rows * (its first column - q0). */
+typedef struct cols_job {
+    const ck_conv2d *p;
+    const ck_conv_geom *g;
+    const float *x;          /* the image (im2col), or NULL */
+    const float *x_cols;     /* the group's input as a rows x cols matrix (1x1), or NULL */
+    const float *w, *bias;   /* the group's */
+    const ck_activation *act;
+    int32_t grp;
+    int64_t q0, q1, block;
+    float *col, *y;          /* y: the group's output, rows g->cols apart */
+} cols_job;
+
+static void cols_items(void *ctx, int64_t first, int64_t end) {
+    const cols_job *j = ctx;
+    const ck_conv_geom *g = j->g;
+    for (int64_t b = first; b < end; b++) {
+        int64_t c0 = j->q0 + b * j->block, c1 = c0 + j->block < j->q1 ? c0 + j->block : j->q1, len = c1 - c0;
+        const float *m = j->x_cols ? j->x_cols + c0 : j->col + g->rows * (c0 - j->q0);
+        int64_t ldm = j->x_cols ? g->cols : len;
+        if (!j->x_cols)
+            ck_im2col_units(j->p, g, j->x, j->grp, c0, c1, 0, (int64_t)g->cin_g * j->p->k_h, j->col + g->rows * (c0 - j->q0));
+        float beta = prefill(j->y + c0, g->cols, g->cout_g, len, j->bias);
+        ck_gemm_threads(0, 0, g->cout_g, (int32_t)len, (int32_t)g->rows, 1.0f, j->w, (int32_t)g->rows,
+                        m, (int32_t)ldm, beta, j->y + c0, (int32_t)g->cols, 1);
+        activate(j->y + c0, g->cols, g->cout_g, len, j->act);
+    }
+}
+
+/* How many column blocks for `len` columns on `threads` threads: 0 when the
+ * layer should not be cut by columns. */
+static int64_t column_blocks(int64_t len, int threads) {
+    if (threads < 2 || len < (int64_t)COL_BLOCK_MIN * threads) return 0;
+    int64_t blocks = len / COL_BLOCK_MIN < 2 * threads ? len / COL_BLOCK_MIN : 2 * threads;
+    return blocks;
+}
+
 static void forward_im2col(const ck_conv2d *p, const ck_conv_geom *g, const float *x, const float *w,
                            const float *bias, const ck_activation *act, float *y, float *col) {
     int64_t tile = tile_cols(g);
     int64_t x_img = (int64_t)p->c_in * p->h_in * p->w_in, y_img = (int64_t)p->c_out * g->cols;
+    int64_t units = (int64_t)g->cin_g * p->k_h;
     if (act && act->kind == CK_ACT_NONE) act = NULL;
     for (int32_t n = 0; n < p->n; n++) {
         for (int32_t grp = 0; grp < p->groups; grp++) {
@@ -139,15 +179,22 @@ static void forward_im2col(const ck_conv2d *p, const ck_conv_geom *g, const floa
             const float *bg = bias ? bias + (int64_t)grp * g->cout_g : NULL;
             for (int64_t q0 = 0; q0 < g->cols; q0 += tile) {
                 int64_t q1 = q0 + tile < g->cols ? q0 + tile : g->cols, len = q1 - q0;
-                int64_t units = (int64_t)g->cin_g * p->k_h;
+                int threads = (int64_t)g->cout_g * len * g->rows < PAR_MACS ? 1 : ck_threads();
+                int64_t blocks = column_blocks(len, threads);
+                if (blocks > 0 || threads < 2) {
+                    if (blocks == 0) blocks = 1;
+                    cols_job job = {p, g, x + n * x_img, NULL, wg, bg, act, grp, q0, q1, (len + blocks - 1) / blocks, col, yg};
+                    ck_parallel_for(cols_items, &job, (len + job.block - 1) / job.block, threads);
+                    continue;
+                }
                 prep_job prep = {p, g, x + n * x_img, grp, q0, q1, units, col, yg + q0, bg};
                 int64_t items = units + (bg ? g->cout_g : 0);
-                ck_parallel_for(prep_items, &prep, items, threads_for((g->rows + (bg ? g->cout_g : 0)) * len, PER_THREAD));
-                (void)ck_gemm(0, 0, g->cout_g, (int32_t)len, (int32_t)g->rows, 1.0f, wg, (int32_t)g->rows,
-                              col, (int32_t)len, bg ? 1.0f : 0.0f, yg + q0, (int32_t)g->cols);
+                ck_parallel_for(prep_items, &prep, items, threads_for((g->rows + (bg ? g->cout_g : 0)) * len, PER_THREAD, threads));
+                ck_gemm_threads(0, 0, g->cout_g, (int32_t)len, (int32_t)g->rows, 1.0f, wg, (int32_t)g->rows,
+                                col, (int32_t)len, bg ? 1.0f : 0.0f, yg + q0, (int32_t)g->cols, threads);
                 if (!act) continue;
                 act_job post = {yg + q0, g->cols, len, act};
-                ck_parallel_for(act_items, &post, g->cout_g, threads_for(g->cout_g * len, ACT_PER_THREAD));
+                ck_parallel_for(act_items, &post, g->cout_g, threads_for(g->cout_g * len, PER_THREAD, threads));
             }
         }
     }
@@ -164,8 +211,8 @@ static void backward_im2col(const ck_conv2d *p, const ck_conv_geom *g, const flo
             const float *dyg = dy + n * y_img + (int64_t)grp * g->cout_g * g->cols;
             for (int64_t q0 = 0; q0 < g->cols; q0 += tile) {
                 int64_t q1 = q0 + tile < g->cols ? q0 + tile : g->cols;
-                (void)ck_gemm(1, 0, (int32_t)g->rows, (int32_t)(q1 - q0), g->cout_g, 1.0f, wg, (int32_t)g->rows,
-                              dyg + q0, (int32_t)g->cols, 0.0f, col, (int32_t)(q1 - q0));
+                ck_gemm_threads(1, 0, (int32_t)g->rows, (int32_t)(q1 - q0), g->cout_g, 1.0f, wg, (int32_t)g->rows,
+                                dyg + q0, (int32_t)g->cols, 0.0f, col, (int32_t)(q1 - q0), ck_threads());
                 ck_col2im_cols(p, g, col, grp, q0, q1, dx + n * x_img);
             }
         }
@@ -177,14 +224,23 @@ static void backward_im2col(const ck_conv2d *p, const ck_conv_geom *g, const flo
 static void forward_1x1(const ck_conv2d *p, const ck_conv_geom *g, const float *x, const float *w,
                         const float *bias, const ck_activation *act, float *y) {
     int64_t x_img = (int64_t)p->c_in * g->cols, y_img = (int64_t)p->c_out * g->cols;
+    if (act && act->kind == CK_ACT_NONE) act = NULL;
     for (int32_t n = 0; n < p->n; n++) {
         for (int32_t grp = 0; grp < p->groups; grp++) {
             float *yg = y + n * y_img + (int64_t)grp * g->cout_g * g->cols;
-            float beta = prefill(yg, g->cols, g->cout_g, g->cols, bias ? bias + (int64_t)grp * g->cout_g : NULL);
-            (void)ck_gemm(0, 0, g->cout_g, (int32_t)g->cols, g->cin_g, 1.0f,
-                          w + (int64_t)grp * g->cout_g * g->cin_g, g->cin_g,
-                          x + n * x_img + (int64_t)grp * g->cin_g * g->cols, (int32_t)g->cols,
-                          beta, yg, (int32_t)g->cols);
+            const float *wg = w + (int64_t)grp * g->cout_g * g->cin_g, *bg = bias ? bias + (int64_t)grp * g->cout_g : NULL;
+            const float *xg = x + n * x_img + (int64_t)grp * g->cin_g * g->cols;
+            int threads = (int64_t)g->cout_g * g->cols * g->cin_g < PAR_MACS ? 1 : ck_threads();
+            int64_t blocks = column_blocks(g->cols, threads);
+            if (blocks > 0 || threads < 2) {
+                if (blocks == 0) blocks = 1;
+                cols_job job = {p, g, NULL, xg, wg, bg, act, grp, 0, g->cols, (g->cols + blocks - 1) / blocks, NULL, yg};
+                ck_parallel_for(cols_items, &job, (g->cols + job.block - 1) / job.block, threads);
+                continue;
+            }
+            float beta = prefill(yg, g->cols, g->cout_g, g->cols, bg);
+            ck_gemm_threads(0, 0, g->cout_g, (int32_t)g->cols, g->cin_g, 1.0f, wg, g->cin_g, xg, (int32_t)g->cols,
+                            beta, yg, (int32_t)g->cols, threads);
             activate(yg, g->cols, g->cout_g, g->cols, act);
         }
     }
@@ -194,10 +250,10 @@ static void backward_1x1(const ck_conv2d *p, const ck_conv_geom *g, const float 
     int64_t x_img = (int64_t)p->c_in * g->cols, y_img = (int64_t)p->c_out * g->cols;
     for (int32_t n = 0; n < p->n; n++) {
         for (int32_t grp = 0; grp < p->groups; grp++) {
-            (void)ck_gemm(1, 0, g->cin_g, (int32_t)g->cols, g->cout_g, 1.0f,
-                          w + (int64_t)grp * g->cout_g * g->cin_g, g->cin_g,
-                          dy + n * y_img + (int64_t)grp * g->cout_g * g->cols, (int32_t)g->cols,
-                          1.0f, dx + n * x_img + (int64_t)grp * g->cin_g * g->cols, (int32_t)g->cols);
+            ck_gemm_threads(1, 0, g->cin_g, (int32_t)g->cols, g->cout_g, 1.0f,
+                            w + (int64_t)grp * g->cout_g * g->cin_g, g->cin_g,
+                            dy + n * y_img + (int64_t)grp * g->cout_g * g->cols, (int32_t)g->cols,
+                            1.0f, dx + n * x_img + (int64_t)grp * g->cin_g * g->cols, (int32_t)g->cols, ck_threads());
         }
     }
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "conv_internal.h"
+#include "team.h"
 #include "vec.h"
 
 /* BLOCK: output rows a 3x3 kernel computes together. ACT_CHUNK: floats of
@@ -429,35 +430,58 @@ static void forward_plane_plain(const ck_conv2d *p, const ck_conv_geom *g, const
     }
 }
 
-void ck_depthwise_forward(const ck_conv2d *p, const ck_conv_geom *g, const float *x, const float *w,
-                          const float *bias, const ck_activation *act, float *y) {
+/* The planes [first, end) of the output (image-major, then channel),
+ * each thread with its own ring buffer. */
+typedef struct dw_job {
+    const ck_conv2d *p;
+    const ck_conv_geom *g;
+    const float *x, *w, *bias;
+    const ck_activation *act;
+    float *y;
+    const float *y_end;
+    ring r;                 /* planned; buf is each thread's own, so is the strip set-up */
+    plane_fn *fast;
+    int use_ring;
+    float lo, hi;
+} dw_job;
+
+static void dw_items(void *ctx, int64_t first, int64_t end) {
+    const dw_job *j = ctx;
+    const ck_conv2d *p = j->p;
     int32_t mult = p->c_out / p->c_in;
     int64_t hw_in = (int64_t)p->h_in * p->w_in, taps = (int64_t)p->k_h * p->k_w;
     float buf[RING_FLOATS] __attribute__((aligned(VEC * sizeof(float))));
-    ring r;
+    ring r = j->r;
     r.buf = buf;
-    if (act && act->kind == CK_ACT_NONE) act = NULL;
-    float lo = 0.0f, hi = 0.0f;
-    int clamp = clamp_of(act, &lo, &hi);
+    if (j->use_ring && r.strip >= j->g->w_out) ring_strip(&r, p, 0);   /* one strip: zeroed once, here */
+    for (int64_t plane = first; plane < end; plane++) {
+        int64_t n = plane / p->c_out, co = plane % p->c_out;
+        const float *xp = j->x + (n * p->c_in + co / mult) * hw_in;
+        float b = j->bias ? j->bias[co] : 0.0f, *yp = j->y + plane * j->g->cols;
+        if (j->fast) j->fast(p, j->g, &r, xp, j->w + co * taps, b, j->act, yp, j->y_end, j->lo, j->hi);
+        else if (j->use_ring) forward_plane(p, j->g, &r, xp, j->w + co * taps, b, j->act, yp, j->y_end);
+        else forward_plane_plain(p, j->g, xp, j->w + co * taps, b, j->act, yp);
+    }
+}
+
+/* Below this many multiply-adds the planes stay on one thread. */
+enum { DW_PARALLEL_MACS = 1 << 18 };
+
+void ck_depthwise_forward(const ck_conv2d *p, const ck_conv_geom *g, const float *x, const float *w,
+                          const float *bias, const ck_activation *act, float *y) {
+    dw_job j = {p, g, x, w, bias, act, y, y + (int64_t)p->n * p->c_out * g->cols, {0}, NULL, 0, 0.0f, 0.0f};
+    if (act && act->kind == CK_ACT_NONE) j.act = act = NULL;
+    int clamp = clamp_of(act, &j.lo, &j.hi);
     /* The 3x3 path if it applies and a chunk fits its slots, else the
      * general ring, else the plain loop. */
-    plane_fn *fast = NULL;
     int32_t sh = p->stride_h;
     if (p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && (sh == 1 || sh == 2) &&
-        ring_plan(p, g, &r, 3 + (BLOCK - 1) * sh, ROW3, 1))
-        fast = sh == 1 ? (clamp ? plane_s1_clamp : plane_s1) : (clamp ? plane_s2_clamp : plane_s2);
-    int use_ring = fast || ring_plan(p, g, &r, (int64_t)(p->k_h - 1) * p->dil_h + 1, RING_FLOATS / ((int64_t)(p->k_h - 1) * p->dil_h + 1), 0);
-    if (use_ring && r.strip >= g->w_out) ring_strip(&r, p, 0);
-    const float *y_end = y + (int64_t)p->n * p->c_out * g->cols;
-    for (int32_t n = 0; n < p->n; n++) {
-        for (int32_t co = 0; co < p->c_out; co++) {
-            const float *xp = x + ((int64_t)n * p->c_in + co / mult) * hw_in;
-            float b = bias ? bias[co] : 0.0f, *yp = y + ((int64_t)n * p->c_out + co) * g->cols;
-            if (fast) fast(p, g, &r, xp, w + co * taps, b, act, yp, y_end, lo, hi);
-            else if (use_ring) forward_plane(p, g, &r, xp, w + co * taps, b, act, yp, y_end);
-            else forward_plane_plain(p, g, xp, w + co * taps, b, act, yp);
-        }
-    }
+        ring_plan(p, g, &j.r, 3 + (BLOCK - 1) * sh, ROW3, 1))
+        j.fast = sh == 1 ? (clamp ? plane_s1_clamp : plane_s1) : (clamp ? plane_s2_clamp : plane_s2);
+    j.use_ring = j.fast || ring_plan(p, g, &j.r, (int64_t)(p->k_h - 1) * p->dil_h + 1, RING_FLOATS / ((int64_t)(p->k_h - 1) * p->dil_h + 1), 0);
+    int64_t planes = (int64_t)p->n * p->c_out;
+    int64_t macs = planes * g->cols * p->k_h * p->k_w;
+    ck_parallel_for(dw_items, &j, planes, macs < DW_PARALLEL_MACS ? 1 : ck_threads());
 }
 
 /* ---- backward ----------------------------------------------------------- */

@@ -14,6 +14,68 @@ static int64_t stored_extent(int32_t rows, int32_t cols, int32_t ld) {
     return extent < CK_MAX_ELEMENTS ? extent : -1;
 }
 
+/* One block of C (rows [m0, m1), columns [n0, n1)) through cblas_sgemm. */
+typedef struct gemm_job {
+    int trans_a, trans_b;
+    int32_t m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int32_t lda, ldb, ldc;
+    int split_rows;          /* blocks of rows, else of columns */
+    int64_t block;           /* rows or columns per item */
+} gemm_job;
+
+static void gemm_block(const gemm_job *j, int32_t m0, int32_t m1, int32_t n0, int32_t n1) {
+    const float *a = j->trans_a ? j->a + m0 : j->a + (int64_t)m0 * j->lda;
+    const float *b = j->trans_b ? j->b + (int64_t)n0 * j->ldb : j->b + n0;
+    cblas_sgemm(CblasRowMajor, j->trans_a ? CblasTrans : CblasNoTrans, j->trans_b ? CblasTrans : CblasNoTrans,
+                m1 - m0, n1 - n0, j->k, j->alpha, a, j->lda, b, j->ldb, j->beta,
+                j->c + (int64_t)m0 * j->ldc + n0, j->ldc);
+}
+
+static void gemm_items(void *ctx, int64_t first, int64_t end) {
+    const gemm_job *j = ctx;
+    int64_t lo = first * j->block, hi = end * j->block;
+    if (j->split_rows) gemm_block(j, (int32_t)lo, (int32_t)(hi < j->m ? hi : j->m), 0, j->n);
+    else gemm_block(j, 0, j->m, (int32_t)lo, (int32_t)(hi < j->n ? hi : j->n));
+}
+
+/* Below this many multiply-adds a GEMM runs on one thread: a worker's
+ * wake-up (tens of microseconds) would cost more than it saves. */
+enum { GEMM_PARALLEL_MACS = 1 << 20, MIN_COLS = 64, MIN_ROWS = 16 };
+
+void ck_gemm_threads(int trans_a, int trans_b, int32_t m, int32_t n, int32_t k, float alpha,
+                     const float *a, int32_t lda, const float *b, int32_t ldb,
+                     float beta, float *c, int32_t ldc, int threads) {
+    ck_blas_single_threaded();
+    gemm_job j = {trans_a, trans_b, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc, 0, 0};
+    int64_t macs = (int64_t)m * n * k;
+    if (threads < 2 || macs < GEMM_PARALLEL_MACS) {
+        gemm_block(&j, 0, m, 0, n);
+        return;
+    }
+    /* Columns when there are enough of them: OpenBLAS keeps its speed on
+     * column blocks down to about MIN_COLS wide, and a block of columns of
+     * C reads all of A but only its part of B. Otherwise rows (ResNet's
+     * 7x7 layers: 49 columns, 512 rows). About two blocks per thread, so
+     * that a worker that starts late still finds one. */
+    int64_t items;
+    if (n >= 2 * MIN_COLS * threads || n >= m) {
+        items = n / MIN_COLS < 2 * threads ? n / MIN_COLS : 2 * threads;
+        if (items < 1) items = 1;
+        j.block = (n + items - 1) / items;
+        items = (n + j.block - 1) / j.block;
+    } else {
+        j.split_rows = 1;
+        items = m / MIN_ROWS < 2 * threads ? m / MIN_ROWS : 2 * threads;
+        if (items < 1) items = 1;
+        j.block = (m + items - 1) / items;
+        items = (m + j.block - 1) / j.block;
+    }
+    ck_parallel_for(gemm_items, &j, items, threads);
+}
+
 ck_status ck_gemm(int trans_a, int trans_b, int32_t m, int32_t n, int32_t k,
                   float alpha, const float *a, int32_t lda,
                   const float *b, int32_t ldb,
@@ -25,34 +87,6 @@ ck_status ck_gemm(int trans_a, int trans_b, int32_t m, int32_t n, int32_t k,
     if (stored_extent(trans_a ? k : m, trans_a ? m : k, lda) < 0) return CK_ERR_SIZE;
     if (stored_extent(trans_b ? n : k, trans_b ? k : n, ldb) < 0) return CK_ERR_SIZE;
     if (stored_extent(m, n, ldc) < 0) return CK_ERR_SIZE;
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    ck_gemm_threads(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ck_threads());
     return CK_OK;
-}
-
-/* OpenBLAS's own "0" keeps the largest count ever set rather than the
- * startup default, so the default is recomputed the way OpenBLAS (pthread
- * build) computes it at load time: the first positive of these variables,
- * else one thread per usable core, never more than the cores. */
-static int blas_default_threads(void) {
-    int procs = openblas_get_num_procs();
-    if (procs < 1) procs = 1;
-    static const char *const vars[] = {"OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        const char *s = getenv(vars[i]);
-        long v = s ? strtol(s, NULL, 10) : 0;
-        if (v > 0) return v < procs ? (int)v : procs;
-    }
-    return procs;
-}
-
-int ck_set_blas_threads(int threads) {
-    int previous = openblas_get_num_threads();
-    openblas_set_num_threads(threads > 0 ? threads : blas_default_threads());
-    return previous;
-}
-
-int ck_blas_threads(void) {
-    int n = openblas_get_num_threads();
-    return n > 0 ? n : 1;
 }

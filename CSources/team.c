@@ -1,112 +1,194 @@
-/* team.c: helper threads for the passes around a multithreaded GEMM.
+/* team.c: the kernels' threads.
  *
- * With more than one BLAS thread, GEMM runs on every core while im2col and
- * the bias fill before it ran on one: on two cores that held ResNet-50's
- * 3x3 layers to 50-80% of a bare GEMM. ck_parallel_for shares such a pass
- * among as many threads as BLAS uses.
+ * OpenBLAS runs single-threaded, always; the kernels split their own work
+ * (column or row blocks of a GEMM with the im2col and epilogue that go with
+ * them, depthwise channels) over a small pool of threads kept for the
+ * life of the process.
  *
- * The helpers live for one pass and nothing is shared between calls, so
- * the kernels stay safe to call from many threads at once, and no helper
- * is left to compete with BLAS for the cores during the GEMM. What it
- * costs, measured on a 2-core Zen 4 VM: pthread_create takes about 20 us
- * of the caller's time and the helper starts running 35-110 us after the
- * call began; collecting it with pthread_join took another 20-60 us of
- * wake-up. So the work is not cut in fixed parts but taken in small grabs
- * by whoever is free (the caller starts at once, a helper joins in when it
- * runs), and a helper is detached and counts itself done on an atomic the
- * caller watches, instead of being joined. A pool of sleeping threads
- * would start faster (a wake-up measured about 18 us), but it would be
- * state kept across calls, which the header promises there is none of. */
+ * Why not OpenBLAS's threads: its pool spins (yielding) between GEMMs, and
+ * the passes around each GEMM (im2col, bias, activation, pooling, Swift
+ * code) then fought it for the cores. On a 2-core VM that made ResNet-18's
+ * forward bimodal: 33 ms in one process, 50-90 ms in the next, with a
+ * fifth of the time in sched_yield. It also made the thread count a
+ * process-wide setting where a caller wants it per call (one image per
+ * thread wants one thread each).
+ *
+ * The pool: workers sleep on a condition variable and spin briefly after a
+ * job, since jobs come in bursts (one per layer). A call shares its items
+ * in small grabs: the caller starts at once and a worker joins when it
+ * wakes, so a late worker never holds the caller up. One call uses the
+ * pool at a time; a second caller finding it busy (another thread's
+ * localization, or a kernel inside a pool task) runs its items alone,
+ * which is the right thing when cores are already taken and rules out
+ * nested waits. */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE      /* sched_getcpu, pthread_attr_setaffinity_np */
+#define _GNU_SOURCE
 #endif
+#include <cblas.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "team.h"
 
-/* Keeps the helpers off the caller's core (Linux only).
- *
- * Left to itself the scheduler often started a helper on the caller's own
- * core, both busy, and moved it only at the next load balance: the shared
- * pass was then often slower than one thread doing it all. Between GEMMs
- * the other cores are not idle either: OpenBLAS's idle threads spin
- * (yielding) for a while after each GEMM, and a helper gets such a core
- * from them (a yielding thread gives way), but only if placed there.
- * Measured after a GEMM on 2 cores, median of 61: im2col of ResNet-50's
- * 3x3 layers 1.3-1.8x faster shared with a pinned helper. */
-static void pin_off_this_core(pthread_attr_t *attr) {
-#if defined(__linux__)
-    cpu_set_t set;
-    int cpu = sched_getcpu();
-    if (cpu < 0 || sched_getaffinity(0, sizeof set, &set) != 0 || !CPU_ISSET(cpu, &set) || CPU_COUNT(&set) < 2)
-        return;
-    CPU_CLR(cpu, &set);
-    (void)pthread_attr_setaffinity_np(attr, sizeof set, &set);
-#else
-    (void)attr;
-#endif
+/* ---- thread counts ------------------------------------------------------- */
+
+static atomic_int process_threads;          /* 0: not set, use the default */
+static _Thread_local int local_threads;     /* 0: follow the process setting */
+
+/* One thread per usable core, unless an environment variable asks for
+ * fewer (the names OpenBLAS and OpenMP users already set). */
+static int default_threads(void) {
+    long procs = sysconf(_SC_NPROCESSORS_ONLN);
+    if (procs < 1) procs = 1;
+    static const char *const vars[] = {"CAMKIT_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *s = getenv(vars[i]);
+        long v = s ? strtol(s, NULL, 10) : 0;
+        if (v > 0) return (int)(v < procs ? v : procs);
+    }
+    return (int)(procs < CK_PARALLEL_MAX ? procs : CK_PARALLEL_MAX);
 }
 
-/* The work a call shares out: items [0, items) in grabs of `grab`, taken
- * in order by whoever is free. Lives on the caller's stack; a helper's
- * last touch of it is its increment of `done`, and the caller returns
- * only once every helper it started has made it. */
-typedef struct shared {
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_single(void) { openblas_set_num_threads(1); }
+
+void ck_blas_single_threaded(void) { (void)pthread_once(&blas_once, blas_single); }
+
+int ck_set_threads(int threads) {
+    ck_blas_single_threaded();
+    int previous = atomic_exchange(&process_threads, threads > 0 ? (threads < CK_PARALLEL_MAX ? threads : CK_PARALLEL_MAX) : 0);
+    return previous > 0 ? previous : default_threads();
+}
+
+int ck_set_local_threads(int threads) {
+    int previous = local_threads;
+    local_threads = threads > 0 ? (threads < CK_PARALLEL_MAX ? threads : CK_PARALLEL_MAX) : 0;
+    return previous;
+}
+
+int ck_threads(void) {
+    if (local_threads > 0) return local_threads;
+    int t = atomic_load_explicit(&process_threads, memory_order_relaxed);
+    if (t > 0) return t;
+    static atomic_int cached;
+    t = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (t == 0) {
+        t = default_threads();
+        atomic_store_explicit(&cached, t, memory_order_relaxed);
+    }
+    return t;
+}
+
+/* ---- the pool -------------------------------------------------------------- */
+
+typedef struct job {
     ck_items *fn;
     void *ctx;
     int64_t items, grab;
     atomic_llong next;
-    atomic_int done;
-} shared;
+    int helpers_wanted, helpers_joined, helpers_done;   /* under pool.lock */
+} job;
 
-static void take_items(shared *s) {
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake, done;
+    job *current;                 /* the job workers may join; NULL between jobs */
+    atomic_uint generation;       /* bumped for each job */
+    int workers;                  /* started so far */
+    atomic_int busy;              /* a caller owns the pool */
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0};
+
+/* About 30-60 us of spinning before a worker sleeps: the gap between two
+ * layers' jobs is usually shorter, and a wake-up from sleep costs 20-50 us. */
+enum { SPIN = 20000 };
+
+static void take_items(job *j) {
     for (;;) {
-        int64_t b = atomic_fetch_add_explicit(&s->next, s->grab, memory_order_relaxed);
-        if (b >= s->items) return;
-        s->fn(s->ctx, b, b + s->grab < s->items ? b + s->grab : s->items);
+        int64_t b = atomic_fetch_add_explicit(&j->next, j->grab, memory_order_relaxed);
+        if (b >= j->items) return;
+        j->fn(j->ctx, b, b + j->grab < j->items ? b + j->grab : j->items);
     }
 }
 
-static void *helper_main(void *arg) {
-    shared *s = arg;
-    take_items(s);
-    atomic_fetch_add_explicit(&s->done, 1, memory_order_release);
+static void *worker_main(void *arg) {
+    (void)arg;
+    ck_blas_single_threaded();
+    unsigned seen = atomic_load_explicit(&pool.generation, memory_order_acquire);
+    for (;;) {
+        for (int i = 0; i < SPIN && atomic_load_explicit(&pool.generation, memory_order_acquire) == seen; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        }
+        pthread_mutex_lock(&pool.lock);
+        while (atomic_load_explicit(&pool.generation, memory_order_acquire) == seen)
+            pthread_cond_wait(&pool.wake, &pool.lock);
+        seen = atomic_load_explicit(&pool.generation, memory_order_acquire);
+        job *j = pool.current;
+        if (!j || j->helpers_joined >= j->helpers_wanted) {
+            pthread_mutex_unlock(&pool.lock);
+            continue;
+        }
+        j->helpers_joined++;
+        pthread_mutex_unlock(&pool.lock);
+        take_items(j);
+        pthread_mutex_lock(&pool.lock);
+        if (++j->helpers_done == j->helpers_joined) pthread_cond_signal(&pool.done);
+        pthread_mutex_unlock(&pool.lock);
+    }
     return NULL;
 }
 
+/* Starts workers up to `wanted` (under pool.lock); fewer if the system
+ * refuses a thread, which only means less help. */
+static void grow(int wanted) {
+    while (pool.workers < wanted) {
+        pthread_attr_t attr;
+        pthread_t t;
+        if (pthread_attr_init(&attr) != 0) return;
+        (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        (void)pthread_attr_setstacksize(&attr, 256 * 1024);
+        int ok = pthread_create(&t, &attr, worker_main, NULL) == 0;
+        pthread_attr_destroy(&attr);
+        if (!ok) return;
+        pool.workers++;
+    }
+}
+
 void ck_parallel_for(ck_items *fn, void *ctx, int64_t items, int threads) {
+    if (items <= 0) return;
     if (threads > CK_PARALLEL_MAX) threads = CK_PARALLEL_MAX;
     if (threads > items) threads = (int)items;
-    if (threads < 2) {
-        if (items > 0) fn(ctx, 0, items);
+    int expected = 0;
+    if (threads < 2 || !atomic_compare_exchange_strong(&pool.busy, &expected, 1)) {
+        fn(ctx, 0, items);
         return;
     }
-    shared s;
+    job j;
     int64_t grab = items / ((int64_t)threads * GRABS);
-    s.fn = fn;
-    s.ctx = ctx;
-    s.items = items;
-    s.grab = grab > 1 ? grab : 1;
-    atomic_init(&s.next, 0);
-    atomic_init(&s.done, 0);
-    pthread_attr_t attr;
-    int started = 0;
-    if (pthread_attr_init(&attr) == 0) {
-        if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0) {
-            pin_off_this_core(&attr);
-            for (int i = 1; i < threads; i++) {
-                pthread_t t;
-                if (pthread_create(&t, &attr, helper_main, &s) != 0) break;
-                started++;
-            }
-        }
-        pthread_attr_destroy(&attr);
-    }
-    take_items(&s);
-    /* Wait out the helpers' last grabs; one that starts only now finds
-     * nothing left and counts itself done at once. Yielding, in case a
-     * helper is waiting for this very core. */
-    while (atomic_load_explicit(&s.done, memory_order_acquire) < started) sched_yield();
+    j.fn = fn;
+    j.ctx = ctx;
+    j.items = items;
+    j.grab = grab > 1 ? grab : 1;
+    atomic_init(&j.next, 0);
+    j.helpers_joined = j.helpers_done = 0;
+
+    pthread_mutex_lock(&pool.lock);
+    grow(threads - 1);
+    j.helpers_wanted = threads - 1;
+    pool.current = &j;
+    atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+
+    take_items(&j);
+
+    /* No one joins from now on; wait for those who did. */
+    pthread_mutex_lock(&pool.lock);
+    pool.current = NULL;
+    while (j.helpers_done < j.helpers_joined) pthread_cond_wait(&pool.done, &pool.lock);
+    pthread_mutex_unlock(&pool.lock);
+    atomic_store_explicit(&pool.busy, 0, memory_order_release);
 }

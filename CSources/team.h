@@ -1,5 +1,4 @@
-/* team.h: helper threads for the passes around a multithreaded GEMM
- * (team.c); not installed. */
+/* team.h: the kernels' threads (team.c); not installed. */
 #ifndef CAM_KERNELS_TEAM_H
 #define CAM_KERNELS_TEAM_H
 
@@ -10,16 +9,24 @@
 typedef void ck_items(void *ctx, int64_t begin, int64_t end);
 
 /* At most this many threads at once; each takes items in about GRABS
- * grabs, so that a helper that starts late still gets its share. */
-enum { CK_PARALLEL_MAX = 16, GRABS = 16 };
+ * grabs, so that a worker that wakes late still gets its share. */
+enum { CK_PARALLEL_MAX = 16, GRABS = 4 };
 
 /* Runs fn over items [0, items) on up to `threads` threads, the caller
- * among them (fewer if a thread cannot be created, at worst the caller
- * alone), and returns when all are done. Each call to fn gets a range of
- * consecutive items; which thread gets which is left to chance. */
+ * among them, and returns when all are done. Each call to fn gets a range
+ * of consecutive items; which thread gets which is left to chance. When
+ * the pool is busy (another call, or a call from inside fn) the caller
+ * runs every item itself. */
 void ck_parallel_for(ck_items *fn, void *ctx, int64_t items, int threads);
 
-/* The number of threads BLAS uses for a GEMM now (gemm.c). */
-int ck_blas_threads(void);
+/* Makes sure OpenBLAS runs every GEMM on the calling thread (once per
+ * process; the kernels call it before their first GEMM). */
+void ck_blas_single_threaded(void);
+
+/* ck_gemm without the checks, on up to `threads` threads (split into
+ * blocks of columns or rows of C, each one single-threaded cblas_sgemm). */
+void ck_gemm_threads(int trans_a, int trans_b, int32_t m, int32_t n, int32_t k, float alpha,
+                     const float *a, int32_t lda, const float *b, int32_t ldb,
+                     float beta, float *c, int32_t ldc, int threads);
 
 #endif

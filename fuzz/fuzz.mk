@@ -144,13 +144,13 @@ $(addprefix $(FUZZ_BUILD)/bin/,$(FUZZ_TARGETS_C)): $(FUZZ_BUILD)/bin/%: fuzz/%.c
 # combined flag after them. The scratch directory sits inside .build, which
 # SwiftPM leaves out of the package's file tree (CCAMKernels' path is the
 # repository root: a scratch directory elsewhere in it breaks every
-# incremental build with "unknown build description"). CAMKIT_FUZZING
-# lowers Limits.maxTensorElements to 2^22 (Sources/CAMKit/Limits.swift), as
-# the image targets lower the pixel limit: tensors at the full 2^28 take
-# seconds to plan under ASan, which libFuzzer reports as timeouts.
+# incremental build with "unknown build description"). The targets lower
+# Limits.tensorElements to 2^22 through the public API, as the image targets
+# lower the pixel limit: tensors at the full 2^28 take seconds to plan under
+# ASan, which libFuzzer reports as timeouts.
 fuzz-swift:
 	$(FUZZ_NICE) $(SWIFT) build -c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address \
-	    -Xswiftc -DCAMKIT_FUZZING --scratch-path $(FUZZ_SCRATCH) --target CAMLib
+	    --scratch-path $(FUZZ_SCRATCH) --target CAMLib
 
 $(FUZZ_BUILD)/swift/%.o: fuzz/%.swift fuzz-swift
 	@mkdir -p $(dir $@)

@@ -68,6 +68,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     cam_model_options mo;
     cam_model_options_init(&mo);
     mo.input_width = mo.input_height = 16;   /* the size of cam_localize; cam_localize_tensor takes any */
+    mo.max_tensor_elements = 1 << 22;         /* as fuzz/onnx_loader.swift: quick refusals under ASan */
     for (int i = 0; i < MODELS; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s.onnx", dir, model_names[i]);

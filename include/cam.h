@@ -52,8 +52,11 @@
  * A loaded cam_model is immutable and may be shared: any number of threads
  * may call cam_localize and cam_localize_tensor on the same model at once,
  * each with its own result and error. Results, errors and images are
- * ordinary values: one thread at a time. Matrix products run on OpenBLAS,
- * whose thread pool is process-wide (see cam_model_options.threads).
+ * ordinary values: one thread at a time. One call splits its convolutions
+ * over up to cam_model_options.threads threads (its own and those of a
+ * pool libcam keeps); while one call uses the pool, concurrent calls run
+ * on their own threads alone, so many callers never oversubscribe the
+ * cores. OpenBLAS is kept single-threaded.
  */
 #ifndef CAM_H
 #define CAM_H
@@ -153,9 +156,30 @@ typedef struct cam_model_options {
     float mean[3];              /* per-channel normalization (pixel / 255 - mean) / std; default ImageNet's */
     float std[3];               /*   (0.485, 0.456, 0.406) and (0.229, 0.224, 0.225) */
     cam_resize resize;          /* default CAM_RESIZE_STRETCH */
-    int32_t threads;            /* > 0: OpenBLAS threads for matrix products; 0: leave as is (default).
-                                 * OpenBLAS has ONE thread pool per process, so this sets it for every
-                                 * model, the last load wins; OPENBLAS_NUM_THREADS sets the initial value. */
+    int32_t threads;            /* > 0: at most this many threads per localization on this model (1: the
+                                 * calling thread only, for callers that run one image per thread);
+                                 * 0: the default, one per core (or CAMKIT_NUM_THREADS, else
+                                 * OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, if set). */
+    /* Limits, checked before anything of that size is allocated; a model or
+     * image over one fails with CAM_ERR_MEMORY and a message naming the
+     * field, the size found and where. 0: the default (set by
+     * cam_model_options_init); a smaller value tightens the limit (a
+     * server taking uploads), a larger one up to the maximum loosens it;
+     * a negative value or one over the maximum is CAM_ERR_ARGUMENT (never
+     * silently clamped). The protobuf nesting depth (100) and a forward
+     * pass's peak memory (8 GiB) keep their defaults. max_nodes comes first
+     * so that it fills the 4 bytes before the 8-byte fields: no padding. */
+    int32_t max_nodes;          /* nodes of the ONNX graph, counted right after decoding; default 100000,
+                                 * maximum INT32_MAX */
+    int64_t max_model_bytes;    /* bytes of the ONNX file plus its external data files, from their sizes
+                                 * before they are read; default 2147483648 (2 GiB), no maximum */
+    int64_t max_tensor_elements;/* elements of any one tensor: each initializer before it is copied and
+                                 * every tensor a forward pass computes (checked when the model is planned
+                                 * for an input shape, so also for cam_localize_tensor's input); default
+                                 * 268435456 (2^28, 1 GiB of floats), maximum 2147483646 */
+    int64_t max_image_pixels;   /* width x height of a cam_image given to cam_localize, checked before its
+                                 * pixels are read; default 100000000, maximum 715827882. cam_image_load
+                                 * keeps its own default of 100000000. */
 } cam_model_options;
 
 /* ---- options ---------------------------------------------------------------- */
@@ -180,7 +204,8 @@ CAM_API cam_status cam_model_load(const char *onnx_path, cam_model **out, cam_er
 /* As cam_model_load, with options. opts may be NULL (the defaults); otherwise
  * opts->struct_size must be sizeof(cam_model_options) and the values valid
  * (sizes 0 or 1..32768, finite mean, finite non-zero std, known resize,
- * threads 0..1024), or CAM_ERR_ARGUMENT. */
+ * threads 0..1024, limits 0 or 1..their maximum), or CAM_ERR_ARGUMENT.
+ * A model over a limit fails with CAM_ERR_MEMORY. */
 CAM_API cam_status cam_model_load_with_options(const char *onnx_path, const cam_model_options *opts,
                                                cam_model **out, cam_error **err);
 
@@ -206,6 +231,7 @@ CAM_API int32_t cam_model_class_count(const cam_model *m);
  * m, img and out must not be NULL; opts may be NULL (the defaults of
  * cam_options_init). Returns CAM_OK and a new result in *out (free with
  * cam_result_free); CAM_ERR_ARGUMENT for a bad image, option or class;
+ * CAM_ERR_MEMORY for an image over the model's max_image_pixels;
  * CAM_ERR_UNSUPPORTED when the method does not apply to the model (plain CAM
  * needs global average pooling followed by one linear layer); CAM_ERR_FORMAT
  * when the network produces NaN or Inf. Safe to call from many threads on one

@@ -32,12 +32,14 @@
  *   below, have their own stacks): callers own all buffers.
  * - Every entry point validates its sizes before touching memory and returns
  *   a ck_status; on an error nothing has been written.
- * - Threads: the kernels keep no global state and are safe to call from many
- *   threads at once on distinct outputs. GEMM may use OpenBLAS's own threads;
- *   see ck_set_blas_threads. With more than one BLAS thread, the im2col path
- *   of ck_conv2d_forward also starts as many short-lived helper threads for
- *   im2col and the bias fill (team.c); they touch the caller's data only
- *   before the call returns (a detached helper may still be exiting).
+ * - Threads: the kernels are safe to call from many threads at once on
+ *   distinct outputs. GEMM, convolution and depthwise convolution split
+ *   their work over up to ck_set_threads / ck_set_local_threads threads: the
+ *   caller's and those of a pool the kernels start on first use and keep
+ *   (team.c). Pool threads touch the caller's data only before the call
+ *   returns. One call uses the pool at a time; a call that finds it busy
+ *   runs on its caller's thread alone. OpenBLAS itself is kept at one
+ *   thread (openblas_set_num_threads(1) on first use).
  */
 #ifndef CAM_KERNELS_H
 #define CAM_KERNELS_H
@@ -135,10 +137,24 @@ ck_status ck_gemm(int trans_a, int trans_b, int32_t m, int32_t n, int32_t k,
                   const float *b, int32_t ldb,
                   float beta, float *c, int32_t ldc);
 
-/* Sets how many threads OpenBLAS uses for every later GEMM in the process
- * (1 when the caller runs one image per thread; 0 restores OpenBLAS's
- * default). Returns the previous setting. */
-int ck_set_blas_threads(int threads);
+/* Sets how many threads (the caller's included) one kernel call may use,
+ * for every later call in the process; 0 restores the default: one per
+ * core, or CAMKIT_NUM_THREADS, OPENBLAS_NUM_THREADS or OMP_NUM_THREADS if
+ * set (the first that is). At most 16. Returns the previous setting. */
+int ck_set_threads(int threads);
+
+/* The same for calls made on the calling thread only, overriding
+ * ck_set_threads while > 0 (0: follow it again). One image per thread
+ * wants 1 here. Returns the previous local setting (0 if none). */
+int ck_set_local_threads(int threads);
+
+/* The threads a kernel call made now on this thread may use. */
+int ck_threads(void);
+
+/* For programs (not libraries): keeps freed blocks up to 32 MB in malloc's
+ * heap instead of returning them to the kernel, which would zero them
+ * again on the next layer's first touch (heap.c). */
+void ck_keep_heap(void);
 
 /* ------------------------------------------------------------------------ */
 /* Convolution (im2col.c, conv.c)                                            */

@@ -16,23 +16,34 @@ public final class CAMModel: Sendable {
     private struct PlanKey: Hashable { var shape: [Int]; var exposed: Set<Int> }
 
     /// Loads an ONNX model. Throws `CAMError` with code `.io`, `.format` or
-    /// `.unsupported` naming the file, node or tensor at fault.
+    /// `.unsupported` naming the file, node or tensor at fault, `.memory` for
+    /// a size over `limits`.
     ///
     /// `inputSize` gives the image size for a model whose input leaves height
     /// and width free; for a model that fixes them it must match (or be nil).
-    public init(contentsOf url: URL, inputSize: (height: Int, width: Int)? = nil) throws(CAMError) {
-        graph = try ONNXImport.load(contentsOf: url)
+    /// `limits` holds for the load and for every plan built later (other
+    /// batch sizes, a CAM method's batches).
+    public init(contentsOf url: URL, inputSize: (height: Int, width: Int)? = nil, limits: Limits = Limits()) throws(CAMError) {
+        try limits.check()
+        self.limits = limits
+        graph = try ONNXImport.load(contentsOf: url, limits: limits)
         imageSize = try CAMModel.checkInputSize(inputSize, graph: graph, name: url.lastPathComponent)
         // Plan once for batch 1 now, so a model that cannot run fails at load.
         _ = try plan(for: try defaultInputShape(batch: 1), exposing: [])
     }
 
     /// Loads an ONNX model from bytes in memory (external data is refused).
-    public init(data: Data, name: String = "model", inputSize: (height: Int, width: Int)? = nil) throws(CAMError) {
-        graph = try ONNXImport.load(data: data, name: name, directory: nil)
+    public init(data: Data, name: String = "model", inputSize: (height: Int, width: Int)? = nil,
+                limits: Limits = Limits()) throws(CAMError) {
+        try limits.check()
+        self.limits = limits
+        graph = try ONNXImport.load(data: data, name: name, directory: nil, limits: limits)
         imageSize = try CAMModel.checkInputSize(inputSize, graph: graph, name: name)
         _ = try plan(for: try defaultInputShape(batch: 1), exposing: [])
     }
+
+    /// The limits given at load.
+    public let limits: Limits
 
     /// The height and width given at load for free input dimensions.
     private let imageSize: [Int]?
@@ -147,7 +158,7 @@ public final class CAMModel: Sendable {
     func plan(for shape: [Int], exposing exposed: Set<Int>) throws(CAMError) -> Plan {
         let key = PlanKey(shape: shape, exposed: exposed)
         if let cached = plans.withLock({ $0[key] }) { return cached }
-        let p = try Plan(graph: graph, inputShape: shape, exposed: exposed)
+        let p = try Plan(graph: graph, inputShape: shape, exposed: exposed, limits: limits)
         plans.withLock { $0[key] = p }
         return p
     }

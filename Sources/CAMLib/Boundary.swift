@@ -34,13 +34,25 @@ func capture(_ err: ErrorOut, _ body: () throws(CAMError) -> Void) -> cam_status
     } catch {
         let status = cam_status(rawValue: UInt32(clamping: error.code.rawValue))
         let known = (1...6).contains(error.code.rawValue)
-        let box = ErrorBox(status: known ? status : CAM_ERR_INTERNAL, message: error.message)
+        let box = ErrorBox(status: known ? status : CAM_ERR_INTERNAL, message: cNames(error.message))
         err?.pointee = OpaquePointer(Unmanaged.passRetained(box).toOpaque())
         return box.status
     }
 }
 
 func argument(_ message: String) -> CAMError { CAMError(.argument, message) }
+
+/// A CAMKit message with each limit that cam_model_options sets named as
+/// the C caller knows it.
+func cNames(_ message: String) -> String {
+    guard message.firstRange(of: "(Limits.") != nil else { return message }
+    var text = message
+    for (swift, c) in [("modelBytes", "max_model_bytes"), ("nodes", "max_nodes"),
+                       ("tensorElements", "max_tensor_elements"), ("imagePixels", "max_image_pixels")] {
+        text = text.replacing("(Limits.\(swift))", with: "(cam_model_options.\(c))")
+    }
+    return text
+}
 
 /// Hands a Swift object to C as an opaque handle (one retain).
 func handle<T: AnyObject>(_ object: T) -> OpaquePointer {

@@ -13,10 +13,12 @@ public func cam_localize(_ m: OpaquePointer?, _ img: UnsafePointer<cam_image>?, 
         guard let img else { throw argument("cam_localize: image is NULL") }
         let box = object(m, as: ModelBox.self)
         let request = try Request(opts, model: box.model)
-        let image = try rgbImage(img.pointee)
-        let result = try box.model.localize(image, method: request.method, topK: request.topK, classIndex: request.classIndex,
-                                            threshold: request.threshold, targetLayer: request.targetLayer,
-                                            preprocessing: box.preprocessing)
+        let image = try rgbImage(img.pointee, maxPixels: box.model.limits.imagePixels)
+        let result = try Runtime.withThreads(box.threads) { () throws(CAMError) in
+            try box.model.localize(image, method: request.method, topK: request.topK, classIndex: request.classIndex,
+                                   threshold: request.threshold, targetLayer: request.targetLayer,
+                                   preprocessing: box.preprocessing)
+        }
         out.pointee = handle(ResultBox(result))
     }
 }
@@ -30,7 +32,7 @@ public func cam_localize_tensor(_ m: OpaquePointer?, _ nchw: UnsafePointer<Float
         out.pointee = nil
         guard let m else { throw argument("cam_localize_tensor: model is NULL") }
         guard let nchw else { throw argument("cam_localize_tensor: nchw is NULL") }
-        let model = object(m, as: ModelBox.self).model
+        let box = object(m, as: ModelBox.self), model = box.model
         let declared = model.declaredInputShape
         guard declared.count == 4, let channels = declared[1] else {
             throw CAMError(.unsupported, "cam_localize_tensor: the model's input is not [N, C, H, W] with a fixed C")
@@ -39,8 +41,8 @@ public func cam_localize_tensor(_ m: OpaquePointer?, _ nchw: UnsafePointer<Float
             throw argument("cam_localize_tensor: size \(width)x\(height) must be 1 to 32768 on each side")
         }
         let count = channels * Int(height) * Int(width)
-        guard count <= Limits.maxTensorElements else {
-            throw CAMError(.memory, "cam_localize_tensor: \(channels)x\(height)x\(width) is over the limit of \(Limits.maxTensorElements) values")
+        guard count <= model.limits.tensorElements else {
+            throw CAMError(.memory, "cam_localize_tensor: \(channels)x\(height)x\(width) = \(count) values, over the limit of \(model.limits.tensorElements) (cam_model_options.max_tensor_elements)")
         }
         let request = try Request(opts, model: model)
         let scalars = Array(UnsafeBufferPointer(start: nchw, count: count))
@@ -52,8 +54,10 @@ public func cam_localize_tensor(_ m: OpaquePointer?, _ nchw: UnsafePointer<Float
             throw CAMError(.format, "cam_localize_tensor: nchw holds \(value) at index \(bad) (channel \(bad / plane), row \((bad % plane) / Int(width)), column \(bad % Int(width)))")
         }
         let input = try Tensor(shape: [1, channels, Int(height), Int(width)], scalars: scalars)
-        let result = try model.localize(input, method: request.method, topK: request.topK, classIndex: request.classIndex,
-                                        threshold: request.threshold, targetLayer: request.targetLayer)
+        let result = try Runtime.withThreads(box.threads) { () throws(CAMError) in
+            try model.localize(input, method: request.method, topK: request.topK, classIndex: request.classIndex,
+                               threshold: request.threshold, targetLayer: request.targetLayer)
+        }
         out.pointee = handle(ResultBox(result))
     }
 }
@@ -98,14 +102,14 @@ private struct Request {
 }
 
 /// A cam_image as CAMKit's packed RGB image (gray replicated, alpha dropped).
-private func rgbImage(_ img: cam_image) throws(CAMError) -> Image {
+private func rgbImage(_ img: cam_image, maxPixels: Int) throws(CAMError) -> Image {
     let w = Int(img.width), h = Int(img.height), c = Int(img.channels), stride = Int(img.row_bytes)
     guard let pixels = img.pixels else { throw argument("cam_image.pixels is NULL") }
     guard w >= 1, h >= 1 else { throw argument("cam_image size \(w)x\(h) must be at least 1x1") }
     guard [1, 3, 4].contains(c) else { throw argument("cam_image.channels is \(c); it must be 1, 3 or 4") }
     guard stride >= w * c else { throw argument("cam_image.row_bytes \(stride) is less than width x channels = \(w * c)") }
-    guard w * h <= Limits.maxImagePixels else {
-        throw CAMError(.memory, "cam_image of \(w)x\(h) is over the limit of \(Limits.maxImagePixels) pixels")
+    guard w * h <= maxPixels else {
+        throw CAMError(.memory, "cam_image of \(w)x\(h) = \(w * h) pixels is over the limit of \(maxPixels) (cam_model_options.max_image_pixels)")
     }
     var rgb = [UInt8](repeating: 0, count: w * h * 3)
     rgb.withUnsafeMutableBufferPointer { dst in

@@ -12,10 +12,12 @@ import CCAMKernels
 final class ModelBox: Sendable {
     let model: CAMModel
     let preprocessing: Preprocessing
+    let threads: Int          // per call; 0: the process default
 
-    init(model: CAMModel, preprocessing: Preprocessing) {
+    init(model: CAMModel, preprocessing: Preprocessing, threads: Int) {
         self.model = model
         self.preprocessing = preprocessing
+        self.threads = threads
     }
 }
 
@@ -33,7 +35,8 @@ public func cam_model_options_init(_ opts: UnsafeMutablePointer<cam_model_option
     opts.pointee = cam_model_options(struct_size: UInt32(MemoryLayout<cam_model_options>.size),
                                      input_width: 0, input_height: 0,
                                      mean: (mean[0], mean[1], mean[2]), std: (std[0], std[1], std[2]),
-                                     resize: CAM_RESIZE_STRETCH, threads: 0)
+                                     resize: CAM_RESIZE_STRETCH, threads: 0, max_nodes: 0,
+                                     max_model_bytes: 0, max_tensor_elements: 0, max_image_pixels: 0)
 }
 
 @c @implementation
@@ -54,9 +57,8 @@ public func cam_model_load_with_options(_ onnx_path: UnsafePointer<CChar>?, _ op
         cam_model_options_init(&options)
         if let opts { options = try readOptions(opts, name: "cam_model_options") }
         let settings = try LoadSettings(options)
-        let model = try CAMModel(contentsOf: URL(fileURLWithPath: path), inputSize: settings.inputSize)
-        if settings.threads > 0 { Runtime.setBLASThreads(settings.threads) }
-        out.pointee = handle(ModelBox(model: model, preprocessing: settings.preprocessing))
+        let model = try CAMModel(contentsOf: URL(fileURLWithPath: path), inputSize: settings.inputSize, limits: settings.limits)
+        out.pointee = handle(ModelBox(model: model, preprocessing: settings.preprocessing, threads: settings.threads))
     }
 }
 
@@ -89,6 +91,7 @@ private struct LoadSettings {
     var inputSize: (height: Int, width: Int)?
     var preprocessing: Preprocessing
     var threads: Int
+    var limits = Limits()
 
     init(_ o: cam_model_options) throws(CAMError) {
         let w = Int(o.input_width), h = Int(o.input_height)
@@ -108,9 +111,22 @@ private struct LoadSettings {
         default: throw argument("cam_model_options: resize \(Int32(bitPattern: o.resize.rawValue)) is not a cam_resize value")
         }
         guard (0...1024).contains(o.threads) else {
-            throw argument("cam_model_options: threads \(o.threads) must be 0 (leave as is) to 1024")
+            throw argument("cam_model_options: threads \(o.threads) must be 0 (the default) to 1024")
         }
         preprocessing = Preprocessing(mean: mean, std: std, resize: resize)
         threads = Int(o.threads)
+        // 0 keeps the default; cam.h promises CAM_ERR_ARGUMENT, not a clamp,
+        // for a value over the maximum, so a typo cannot pass unnoticed.
+        let fields: [(String, Int64, WritableKeyPath<Limits, Int>)] = [
+            ("max_model_bytes", o.max_model_bytes, \.modelBytes), ("max_nodes", Int64(o.max_nodes), \.nodes),
+            ("max_tensor_elements", o.max_tensor_elements, \.tensorElements), ("max_image_pixels", o.max_image_pixels, \.imagePixels),
+        ]
+        for (name, value, field) in fields where value != 0 {
+            let maximum = Limits.maximum[keyPath: field]
+            guard value > 0, value <= maximum else {
+                throw argument("cam_model_options: \(name) \(value) must be 0 (the default, \(Limits.default[keyPath: field])) or \(Limits.range(maximum))")
+            }
+            limits[keyPath: field] = Int(value)
+        }
     }
 }

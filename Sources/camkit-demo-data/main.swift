@@ -313,7 +313,7 @@ func run(_ o: Options) throws {
 }
 
 // One OpenBLAS thread: the network splits each batch over its own threads.
-_ = ck_set_blas_threads(1)
+_ = ck_set_threads(1)
 do {
     try run(try Options.parse(Array(CommandLine.arguments.dropFirst())))
 } catch {

@@ -10,7 +10,8 @@ struct Bench: ParsableCommand {
         abstract: "Time model loading and the forward pass.",
         discussion: """
         Loads the model (timed), runs one warm-up pass, then --runs timed passes on a random \
-        input of the model's shape with batch --batch. Prints load time, latency (median, min, \
+        input of the model's shape with batch --batch (a CAM method localizes the top-1 class \
+        of each image). Prints load time, latency (median, min, \
         max), throughput and peak resident memory. Compare with a peer on the same file in the \
         same run with bench/forward.py.
         """
@@ -28,8 +29,10 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed passes.")
     var runs: Int = 20
 
-    @Option(help: "BLAS threads (0: all cores).")
+    @Option(help: "Threads (0: one per core). A batch of CAMs spreads its images over them; a forward pass splits each layer.")
     var threads: Int = 0
+
+    @OptionGroup(title: "Limits") var limitOptions: LimitOptions
 
     @Flag(help: "Print one JSON object.")
     var json = false
@@ -45,17 +48,21 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try Camkit.guarded {
-            Runtime.setBLASThreads(threads)
+            Runtime.setThreads(threads)
             let start = DispatchTime.now()
-            let m = try CAMModel(contentsOf: fileURL(model))
+            let m = try CAMModel(contentsOf: fileURL(model), limits: limitOptions.limits)
             let loadMs = milliseconds(since: start)
             let shape = try m.defaultInputShape(batch: batch)
             var rng = SystemRandomNumberGenerator()
             let x = try Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -2...2, using: &rng) })
             let cam = CAMMethod(name: method)
-            if cam != nil && batch != 1 { throw CAMError(.argument, "CAM methods are timed at batch 1") }
+            // A batch of CAMs is its images one by one, spread over the threads.
+            let images = try (0..<batch).map { (i) throws(CAMError) in
+                let n = shape.dropFirst().reduce(1, *)
+                return try Tensor(shape: [1] + shape.dropFirst(), scalars: Array(x.scalars[(i * n)..<((i + 1) * n)]))
+            }
             let pass = { () throws(CAMError) in
-                if let cam { _ = try m.localize(x, method: cam, topK: 1) } else { _ = try m.forward(x) }
+                if let cam { _ = try m.localize(each: images, method: cam, topK: 1) } else { _ = try m.forward(x) }
             }
             try pass()
             var times: [Double] = []
@@ -83,9 +90,17 @@ struct Bench: ParsableCommand {
         Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
     }
 
+    /// VmHWM: this process image's own peak. (getrusage's ru_maxrss is not
+    /// reset by exec, so a camkit started by a large parent, such as a Python
+    /// benchmark, would report the parent's peak.)
     func peakResidentMB() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_maxrss) / 1024   // kilobytes on Linux
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kb = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else {
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            return Double(usage.ru_maxrss) / 1024
+        }
+        return kb / 1024
     }
 }

@@ -10,23 +10,16 @@ struct Camkit: ParsableCommand {
         subcommands: [Info.self, Run.self, Localize.self, Eval.self, Bench.self]
     )
 
-    /// Runs a subcommand body, turning a CAMError into one line on stderr and
-    /// a non-zero exit: 1 for bad input, 70 for a camkit bug (usage errors
-    /// exit 64, from ArgumentParser).
-    /// OpenBLAS's idle worker threads spin between GEMMs unless told to
-    /// sleep, and on two cores the spinning slows everything around the
-    /// GEMMs: resnet18's forward measured 54 ms spinning, 35 ms sleeping.
-    /// OpenBLAS reads the setting once, when it loads, so the CLI sets it and
-    /// starts itself again, unless the user chose a value.
+    /// The CLI owns its process, so it keeps large blocks in malloc's heap
+    /// (VGG-16's forward: 247 ms, 219 ms so); libcam leaves malloc to its host.
     static func main() {
-        if getenv("OPENBLAS_THREAD_TIMEOUT") == nil {
-            setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)
-            execv("/proc/self/exe", CommandLine.unsafeArgv)
-            // Not reached unless exec failed; then run as we are.
-        }
+        Runtime.keepHeap()
         Camkit.main(nil)
     }
 
+    /// Runs a subcommand body, turning a CAMError into one line on stderr and
+    /// a non-zero exit: 1 for bad input, 70 for a camkit bug (usage errors
+    /// exit 64, from ArgumentParser).
     static func guarded(_ body: () throws -> Void) throws {
         do {
             try body()

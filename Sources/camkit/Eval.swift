@@ -62,6 +62,8 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("max-pixels"), help: "Refuse images larger than this many pixels (checked before decoding).")
     var maxPixels: Int = Limits.maxImagePixels
 
+    @OptionGroup(title: "Limits") var limitOptions: LimitOptions
+
     @Option(help: "Images scored at once, one per thread (default: one per core).")
     var threads: Int?
 
@@ -102,7 +104,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         var problems = 0
         try Camkit.guarded {
-            let m = try CAMModel(contentsOf: fileURL(model))
+            let m = try CAMModel(contentsOf: fileURL(model), limits: limitOptions.limits)
             let names = try labels.map { path throws(CAMError) in try readLabels(path) }
             guard let classCount = try m.summary().outputs.first?.shape.last, classCount >= 1 else {
                 throw CAMError(.unsupported, "\(model): the first output is not a vector of class scores")

@@ -14,12 +14,14 @@ struct Info: ParsableCommand {
     @Argument(help: "The ONNX model file.")
     var model: String
 
+    @OptionGroup(title: "Limits") var limitOptions: LimitOptions
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
     func run() throws {
         try Camkit.guarded {
-            let m = try CAMModel(contentsOf: fileURL(model))
+            let m = try CAMModel(contentsOf: fileURL(model), limits: limitOptions.limits)
             let summary = try m.summary()
             if json {
                 try printJSON([

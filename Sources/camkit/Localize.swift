@@ -71,8 +71,10 @@ struct Localize: ParsableCommand {
     @Option(help: "How images meet the model's input size: stretch (both sides, the default) or crop (shorter side, then the center).")
     var resize: String = "stretch"
 
+    @OptionGroup(title: "Limits") var limitOptions: LimitOptions
+
     @Option(name: .customLong("max-pixels"), help: "Refuse images larger than this many pixels (checked before decoding).")
-    var maxPixels: Int = Limits.maxImagePixels
+    var maxPixels: Int = Limits.default.imagePixels
 
     @Flag(help: "Print one JSON object per input.")
     var json = false
@@ -87,7 +89,9 @@ struct Localize: ParsableCommand {
             throw ValidationError("give image files or directories, or --input-tensor, not both and not neither")
         }
         guard Preprocessing.Resize(rawValue: resize) != nil else { throw ValidationError("--resize must be stretch or crop") }
-        guard maxPixels >= 1 else { throw ValidationError("--max-pixels must be positive") }
+        guard maxPixels >= 1, maxPixels <= Limits.maximum.imagePixels else {
+            throw ValidationError("--max-pixels must be 1 to \(Limits.maximum.imagePixels), got \(maxPixels)")
+        }
         _ = try triple(mean, "--mean")
         _ = try triple(std, "--std")
     }
@@ -101,10 +105,16 @@ struct Localize: ParsableCommand {
         return parts.map { $0! }
     }
 
+    var limits: Limits {
+        var limits = limitOptions.limits
+        limits.imagePixels = maxPixels
+        return limits
+    }
+
     func run() throws {
         var failed = false
         try Camkit.guarded {
-            let m = try CAMModel(contentsOf: fileURL(model))
+            let m = try CAMModel(contentsOf: fileURL(model), limits: limits)
             let names = try labels.map { path throws(CAMError) in try readLabels(path) }
             let camMethod = CAMMethod(name: method)!
             if let inputTensor {
@@ -127,7 +137,7 @@ struct Localize: ParsableCommand {
                                               std: try triple(std, "--std") ?? Preprocessing.imageNetStd,
                                               resize: Preprocessing.Resize(rawValue: resize)!)
             failed = try process(files, model: m) { path throws(CAMError) in
-                let image = try Image(contentsOf: fileURL(path), maxPixels: maxPixels)
+                let image = try Image(contentsOf: fileURL(path), limits: limits)
                 let result = try m.localize(image, method: camMethod, topK: topK, classIndex: classIndex, threshold: threshold,
                                             targetLayer: targetLayer, preprocessing: preprocessing)
                 try save(result)
@@ -194,7 +204,7 @@ func process(_ files: [String], model: CAMModel, work: @Sendable @escaping (Stri
     struct State { var next = 0; var printed = 0; var done = 0; var failed = false; var outputs: [Int: Result<String, CAMError>] = [:] }
     let state = Mutex(State())
     let workers = files.count > 1 ? min(2, ProcessInfo.processInfo.activeProcessorCount) : 1
-    if workers > 1 { Runtime.setBLASThreads(1) }
+    if workers > 1 { Runtime.setThreads(1) }
     let progress = files.count > 1 && isatty(2) != 0
     DispatchQueue.concurrentPerform(iterations: workers) { _ in
         while true {

@@ -24,6 +24,8 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Also write tensor NAME to FILE (.npy).", valueName: "NAME=FILE"))
     var dump: [String] = []
 
+    @OptionGroup(title: "Limits") var limitOptions: LimitOptions
+
     func validate() throws {
         for d in dump where !d.contains("=") || d.hasPrefix("=") || d.hasSuffix("=") {
             throw ValidationError("--dump expects NAME=FILE, got '\(d)'")
@@ -32,7 +34,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         try Camkit.guarded {
-            let m = try CAMModel(contentsOf: fileURL(model))
+            let m = try CAMModel(contentsOf: fileURL(model), limits: limitOptions.limits)
             let x = try Npy.read(contentsOf: fileURL(inputTensor))
             // Split at the last '=': tensor names may contain '=' more rarely than paths do... both are rare;
             // ONNX names never end in '=', so the last one is the separator.

@@ -75,7 +75,10 @@ struct CLITests {
             (["localize", model, "--input-tensor", bad.path], "bad.npy"),
             (["run", model, "--input-tensor", bad.path, "--output", dir.appendingPathComponent("o.npy").path], "bad.npy"),
             (["info", bad.path], "bad.npy"),
-            (["localize", model, Fixtures.root.appendingPathComponent("images/rocket_gray.png").path, "--max-pixels", "1000"], "limit"),
+            (["localize", model, Fixtures.root.appendingPathComponent("images/rocket_gray.png").path, "--max-pixels", "1000"], "Limits.imagePixels"),
+            (["info", model, "--max-model-bytes", "1000"], "Limits.modelBytes"),
+            (["run", model, "--input-tensor", bad.path, "--output", dir.appendingPathComponent("o.npy").path, "--max-nodes", "3"], "Limits.nodes"),
+            (["bench", model, "--runs", "1", "--max-tensor-elements", "1000"], "Limits.tensorElements"),
         ]
         for (arguments, fragment) in cases {
             let r = try CLI.run(arguments)
@@ -83,6 +86,9 @@ struct CLITests {
             let lines = r.stderr.split(separator: "\n")
             #expect(lines.count == 1 && lines[0].hasPrefix("camkit: error: ") && lines[0].contains(fragment), "\(arguments): \(r.stderr)")
         }
+        // A limit that is not positive is a usage error.
+        let r = try CLI.run(["info", model, "--max-nodes", "0"])
+        #expect(r.status == 64 && r.stderr.contains("--max-nodes"), "\(r.stderr)")
     }
 }
 

@@ -244,11 +244,11 @@ static void test_gemm(void) {
     free(c_ref);
 
     /* Threads: set returns the previous count, 0 restores the default. */
-    int initial = ck_set_blas_threads(1);
+    int initial = ck_set_threads(1);
     CHECK(initial >= 1, "initial BLAS threads %d", initial);
-    CHECK(ck_set_blas_threads(3) == 1, "previous count after set(1)");
-    CHECK(ck_set_blas_threads(0) == 3, "previous count after set(3)");
-    CHECK(ck_set_blas_threads(0) == initial, "set(0) restores the startup count %d", initial);
+    CHECK(ck_set_threads(3) == 1, "previous count after set(1)");
+    CHECK(ck_set_threads(0) == 3, "previous count after set(3)");
+    CHECK(ck_set_threads(0) == initial, "set(0) restores the startup count %d", initial);
 }
 
 /* ---- convolution: one geometry through every entry point ----------------- */
@@ -540,7 +540,7 @@ static void test_conv_random(void) {
  * more threads), for the same bits as one thread gives. */
 static void test_conv_threads(void) {
     check_seed(41);
-    int initial = ck_set_blas_threads(1);
+    int initial = ck_set_threads(1);
     struct { ck_conv2d p; int bias; ck_act_kind act; } cases[] = {
         {conv(1, 16, 8, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_RELU},        /* flat, 144 x 1600 */
         {conv(1, 3, 16, 96, 96, 7, 7, 2, 1, 3, 3, 3, 3, 1), 1, CK_ACT_RELU},        /* stem-like: 21 units */
@@ -552,7 +552,7 @@ static void test_conv_threads(void) {
     size_t n_cases = sizeof cases / sizeof cases[0];
     const int threads[] = {2, 4};
     for (size_t t = 0; t < 2; t++) {
-        ck_set_blas_threads(threads[t]);
+        ck_set_threads(threads[t]);
         for (size_t i = 0; i < n_cases; i++) run_conv(&cases[i].p, cases[i].bias, cases[i].act, i == 0);
     }
     /* Same bits as one thread. */
@@ -569,16 +569,59 @@ static void test_conv_threads(void) {
         }
         float *scratch = check_zeros((int64_t)sf), *y1 = filled(g.y_elems, NAN), *y4 = filled(g.y_elems, NAN);
         ck_activation act = act_of(cases[i].act);
-        ck_set_blas_threads(1);
+        ck_set_threads(1);
         ck_status s1 = ck_conv2d_forward(p, CK_CONV_IM2COL, x, w, bias, &act, y1, scratch, sf);
-        ck_set_blas_threads(4);
+        ck_set_threads(4);
         ck_status s4 = ck_conv2d_forward(p, CK_CONV_IM2COL, x, w, bias, &act, y4, scratch, sf);
         char name[160];
         describe(p, name, sizeof name);
         CHECK(s1 == CK_OK && s4 == CK_OK && same_bits(y1, y4, g.y_elems), "%s: 4 BLAS threads differ from 1", name);
         free(x); free(w); free(bias); free(scratch); free(y1); free(y4);
     }
-    ck_set_blas_threads(initial);
+    /* GEMM split by columns (wide C) and by rows (narrow C), every
+     * transpose: same bits as one thread. */
+    const int32_t shapes[][3] = {{64, 3000, 300}, {700, 40, 500}, {1, 4096, 512}};
+    for (size_t i = 0; i < 3; i++) {
+        int32_t m = shapes[i][0], n = shapes[i][1], k = shapes[i][2];
+        for (int ta = 0; ta < 2; ta++) {
+            for (int tb = 0; tb < 2; tb++) {
+                float *a = check_zeros((int64_t)m * k), *b = check_zeros((int64_t)k * n);
+                for (int64_t q = 0; q < (int64_t)m * k; q++) a[q] = (float)check_int(-3, 3) / 4;
+                for (int64_t q = 0; q < (int64_t)k * n; q++) b[q] = (float)check_int(-3, 3) / 4;
+                float *c1 = filled((int64_t)m * n, 0.5f), *c4 = filled((int64_t)m * n, 0.5f);
+                ck_set_threads(1);
+                ck_status s1 = ck_gemm(ta, tb, m, n, k, 0.5f, a, ta ? m : k, b, tb ? k : n, 1.0f, c1, n);
+                ck_set_threads(4);
+                ck_status s4 = ck_gemm(ta, tb, m, n, k, 0.5f, a, ta ? m : k, b, tb ? k : n, 1.0f, c4, n);
+                CHECK(s1 == CK_OK && s4 == CK_OK && same_bits(c1, c4, (int64_t)m * n),
+                      "gemm %dx%dx%d trans %d%d: 4 threads differ from 1", m, n, k, ta, tb);
+                free(a); free(b); free(c1); free(c4);
+            }
+        }
+    }
+
+    /* Depthwise layers are shared out by channel: same bits again. */
+    ck_conv2d dws[] = {conv(1, 64, 64, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 64), conv(2, 32, 64, 57, 43, 3, 3, 2, 1, 1, 0, 1, 1, 32),
+                       conv(1, 48, 48, 40, 40, 5, 5, 1, 2, 2, 2, 2, 2, 48)};
+    for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++) {
+        const ck_conv2d *p = &dws[i];
+        geom g = geom_of(p);
+        float *x = check_zeros(g.x_elems), *w = check_zeros(g.w_elems), *bias = check_zeros(p->c_out);
+        for (int64_t k = 0; k < g.x_elems; k++) x[k] = (float)check_int(-4, 4) / 4;
+        for (int64_t k = 0; k < g.w_elems; k++) w[k] = (float)check_int(-4, 4) / 8;
+        for (int k = 0; k < p->c_out; k++) bias[k] = (float)check_int(-8, 8);
+        float *y1 = filled(g.y_elems, NAN), *y4 = filled(g.y_elems, NAN);
+        ck_activation act = act_of(CK_ACT_CLIP);
+        ck_set_threads(1);
+        ck_status s1 = ck_conv2d_forward(p, CK_CONV_DEPTHWISE, x, w, bias, &act, y1, NULL, 0);
+        ck_set_threads(4);
+        ck_status s4 = ck_conv2d_forward(p, CK_CONV_DEPTHWISE, x, w, bias, &act, y4, NULL, 0);
+        char name[160];
+        describe(p, name, sizeof name);
+        CHECK(s1 == CK_OK && s4 == CK_OK && same_bits(y1, y4, g.y_elems), "%s: depthwise on 4 threads differs from 1", name);
+        free(x); free(w); free(bias); free(y1); free(y4);
+    }
+    ck_set_threads(initial);
 }
 
 /* ---- bad input ----------------------------------------------------------------- */

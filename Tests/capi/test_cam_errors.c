@@ -23,6 +23,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -204,6 +205,8 @@ static void test_model_options(void) {
     CHECK(o.struct_size == sizeof o, "cam_model_options_init: struct_size %u", o.struct_size);
     CHECK(o.input_width == 0 && o.input_height == 0 && o.resize == CAM_RESIZE_STRETCH && o.threads == 0,
           "cam_model_options_init: defaults");
+    CHECK(o.max_model_bytes == 0 && o.max_nodes == 0 && o.max_tensor_elements == 0 && o.max_image_pixels == 0,
+          "cam_model_options_init: limits 0 (the defaults)");
     CHECK(fabsf(o.mean[0] - 0.485f) < 1e-6f && fabsf(o.std[2] - 0.225f) < 1e-6f, "cam_model_options_init: mean/std");
     cam_model_options_init(NULL); /* no-op */
 
@@ -211,8 +214,10 @@ static void test_model_options(void) {
     o.input_width = o.input_height = 64;
     expect_load("model options 64x64 (the model's)", MODEL_PATH, &o, CAM_OK, NULL);
 
-    /* struct_size: refused before anything after it is read. */
-    const uint32_t sizes[] = {0, (uint32_t)sizeof o - 4, (uint32_t)sizeof o + 4, 0xFFFFFFFFu, 1u << 20};
+    /* struct_size: refused before anything after it is read. offsetof(max_nodes)
+     * is the size before the limits were added: an old caller's struct. */
+    const uint32_t sizes[] = {0, (uint32_t)sizeof o - 4, (uint32_t)sizeof o + 4, 0xFFFFFFFFu, 1u << 20,
+                              (uint32_t)offsetof(cam_model_options, max_nodes)};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         uint32_t *tail = guarded_tail(4);
         *tail = sizes[i];
@@ -318,6 +323,91 @@ static void expect_image(const char *what, const cam_model *m, const cam_image *
     CHECK(st == want, "%s, err NULL: status %d, want %d", what, (int)st, (int)want);
     CHECK(want == CAM_OK ? r != NULL && r != BAD_RESULT : r == NULL, "%s, err NULL: *out %p", what, (void *)r);
     if (r != BAD_RESULT) cam_result_free(r);
+}
+
+/* ---- limits ------------------------------------------------------------------------ */
+
+/* tiny_resnet as stored: 22 nodes, and its largest tensor is layer3's
+ * 64x64x3x3 weight (its activations are at most 16x32x32). */
+#define MODEL_NODES 22
+#define MODEL_LARGEST_TENSOR (64 * 64 * 3 * 3)
+
+static void test_model_limits(void) {
+    cam_model_options o;
+    struct stat st;
+    CHECK(stat(MODEL_PATH, &st) == 0, "cannot stat %s", MODEL_PATH);
+    const int64_t model_bytes = (int64_t)st.st_size;
+
+    /* Just under what the model needs: CAM_ERR_MEMORY naming the field; exactly that: loads. */
+    cam_model_options_init(&o); o.max_model_bytes = model_bytes - 1;
+    expect_load("max_model_bytes one under the file", MODEL_PATH, &o, CAM_ERR_MEMORY, "max_model_bytes");
+    o.max_model_bytes = model_bytes;
+    expect_load("max_model_bytes = the file's size", MODEL_PATH, &o, CAM_OK, NULL);
+    cam_model_options_init(&o); o.max_nodes = MODEL_NODES - 1;
+    expect_load("max_nodes one under the model's", MODEL_PATH, &o, CAM_ERR_MEMORY, "max_nodes");
+    o.max_nodes = MODEL_NODES;
+    expect_load("max_nodes = the model's", MODEL_PATH, &o, CAM_OK, NULL);
+    cam_model_options_init(&o); o.max_tensor_elements = MODEL_LARGEST_TENSOR - 1;
+    expect_load("max_tensor_elements one under the largest weight", MODEL_PATH, &o, CAM_ERR_MEMORY, "max_tensor_elements");
+    o.max_tensor_elements = MODEL_LARGEST_TENSOR;
+    expect_load("max_tensor_elements = the largest weight", MODEL_PATH, &o, CAM_OK, NULL);
+
+    /* Negative, or over the maximum: refused as arguments, not clamped. At the maximum: loads. */
+    struct { const char *what; int field; int64_t value; cam_status want; const char *keyword; } cases[] = {
+        {"max_model_bytes -1", 0, -1, CAM_ERR_ARGUMENT, "max_model_bytes"},
+        {"max_model_bytes INT64_MIN", 0, INT64_MIN, CAM_ERR_ARGUMENT, "max_model_bytes"},
+        {"max_model_bytes INT64_MAX (no maximum)", 0, INT64_MAX, CAM_OK, NULL},
+        {"max_nodes -1", 1, -1, CAM_ERR_ARGUMENT, "max_nodes"},
+        {"max_nodes INT32_MIN", 1, INT32_MIN, CAM_ERR_ARGUMENT, "max_nodes"},
+        {"max_nodes INT32_MAX", 1, INT32_MAX, CAM_OK, NULL},
+        {"max_tensor_elements -1", 2, -1, CAM_ERR_ARGUMENT, "max_tensor_elements"},
+        {"max_tensor_elements 2^31 - 1 (over the maximum)", 2, INT32_MAX, CAM_ERR_ARGUMENT, "max_tensor_elements"},
+        {"max_tensor_elements INT64_MAX", 2, INT64_MAX, CAM_ERR_ARGUMENT, "max_tensor_elements"},
+        {"max_tensor_elements 2^31 - 2 (the maximum)", 2, INT32_MAX - 1, CAM_OK, NULL},
+        {"max_image_pixels -5", 3, -5, CAM_ERR_ARGUMENT, "max_image_pixels"},
+        {"max_image_pixels 715827883 (over the maximum)", 3, 715827883, CAM_ERR_ARGUMENT, "max_image_pixels"},
+        {"max_image_pixels 715827882 (the maximum)", 3, 715827882, CAM_OK, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cam_model_options_init(&o);
+        switch (cases[i].field) {
+        case 0: o.max_model_bytes = cases[i].value; break;
+        case 1: o.max_nodes = (int32_t)cases[i].value; break;
+        case 2: o.max_tensor_elements = cases[i].value; break;
+        default: o.max_image_pixels = cases[i].value; break;
+        }
+        expect_load(cases[i].what, MODEL_PATH, &o, cases[i].want, cases[i].keyword);
+    }
+
+    /* max_image_pixels holds for every cam_image given to cam_localize, checked
+     * from its sizes before any pixel is read (the 17x12 one ends at a PROT_NONE
+     * page); max_tensor_elements for cam_localize_tensor's input. */
+    cam_model_options_init(&o);
+    o.max_image_pixels = 16 * 12;
+    o.max_tensor_elements = MODEL_LARGEST_TENSOR;
+    cam_model *m = NULL;
+    cam_error *err = BAD_ERROR;
+    if (!check_success("load with max_image_pixels 192", cam_model_load_with_options(MODEL_PATH, &o, &m, &err), err))
+        return;
+    static uint8_t px[16 * 12 * 3];
+    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)(i * 29);
+    cam_image img = {px, 16, 12, 3, 48};
+    expect_image("16x12 image at max_image_pixels 192", m, &img, NULL, CAM_OK, NULL);
+    img = (cam_image){guarded_tail(16), 17, 12, 3, 51};
+    expect_image("17x12 image over max_image_pixels 192", m, &img, NULL, CAM_ERR_MEMORY, "max_image_pixels");
+    img = (cam_image){guarded_tail(16), 1, 193, 1, 1};
+    expect_image("1x193 gray image over max_image_pixels 192", m, &img, NULL, CAM_ERR_MEMORY, "max_image_pixels");
+    expect_tensor("3x64x64 tensor under max_tensor_elements", m, input.data, 64, 64, NULL, CAM_OK, NULL);
+    expect_tensor("3x111x111 tensor over max_tensor_elements", m, guarded_tail(16), 111, 111, NULL, CAM_ERR_MEMORY,
+                  "max_tensor_elements");
+    cam_model_free(m);
+
+    /* cam_image_load keeps its own default whatever a model's limit. */
+    cam_image loaded;
+    err = BAD_ERROR;
+    if (check_success("cam_image_load beside a model with max_image_pixels 192", cam_image_load(JPEG_PATH, &loaded, &err), err))
+        CHECK((int64_t)loaded.width * loaded.height > 192, "the JPEG is %dx%d", loaded.width, loaded.height);
+    cam_image_release(&loaded);
 }
 
 /* Every bad cam_options, through cam_localize_tensor and cam_localize. */
@@ -714,6 +804,7 @@ int main(void) {
         ready = check_success("load coffee_baseline.jpg", cam_image_load(JPEG_PATH, &img, &err), err);
     }
     if (ready) {
+        test_model_limits();
         test_model_queries();
         test_options(&img);
         test_localize_tensor();

@@ -108,9 +108,28 @@ def test_errors():
           f"gray 2x2: {boxes}")
 
 
+def test_limits():
+    # Each field set alone: a wrong offset in _ModelOptions would set another limit, or none.
+    path = os.path.join(FIXTURES, "models", "tiny_resnet", "model.onnx")
+    for field, value in [("max_nodes", 5), ("max_model_bytes", 1000), ("max_tensor_elements", 1000)]:
+        try:
+            camkit.Model(path, **{field: value})
+            check(False, f"{field}={value} raises")
+        except camkit.CamError as e:
+            check(e.status == 5 and field in str(e), f"{field}: {e.status} {e}")
+    model = camkit.Model(path, max_image_pixels=4)
+    check(len(model.localize((2, 2, 3, bytes(12)), top_k=1)) == 1, "a 2x2 image at max_image_pixels 4")
+    try:
+        model.localize((3, 2, 3, bytes(18)))
+        check(False, "a 3x2 image over max_image_pixels 4 raises")
+    except camkit.CamError as e:
+        check(e.status == 5 and "max_image_pixels" in str(e), f"max_image_pixels: {e.status} {e}")
+
+
 test_tensor_against_fixtures()
 test_image_against_cli()
 test_errors()
+test_limits()
 check(camkit.version().count(".") == 2, "version string")
 print(f"test_python: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -76,7 +76,8 @@ class _Options(ctypes.Structure):
 class _ModelOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("input_width", ctypes.c_int32), ("input_height", ctypes.c_int32),
                 ("mean", ctypes.c_float * 3), ("std", ctypes.c_float * 3), ("resize", ctypes.c_int),
-                ("threads", ctypes.c_int32)]
+                ("threads", ctypes.c_int32), ("max_nodes", ctypes.c_int32), ("max_model_bytes", ctypes.c_int64),
+                ("max_tensor_elements", ctypes.c_int64), ("max_image_pixels", ctypes.c_int64)]
 
 
 def _load_library():
@@ -132,7 +133,9 @@ def _encode(path):
 class Model:
     """An ONNX classifier loaded by libcam. Close it (or use `with`) to free it early."""
 
-    def __init__(self, path, input_size=None, mean=None, std=None, resize="stretch", threads=0):
+    def __init__(self, path, input_size=None, mean=None, std=None, resize="stretch", threads=0,
+                 max_model_bytes=0, max_nodes=0, max_tensor_elements=0, max_image_pixels=0):
+        """The max_* limits are cam_model_options' (0: the library's default)."""
         self._handle = None
         opts = _ModelOptions()
         _lib.cam_model_options_init(ctypes.byref(opts))
@@ -144,6 +147,8 @@ class Model:
             opts.std = (ctypes.c_float * 3)(*std)
         opts.resize = RESIZE[resize]
         opts.threads = threads
+        opts.max_model_bytes, opts.max_nodes = max_model_bytes, max_nodes
+        opts.max_tensor_elements, opts.max_image_pixels = max_tensor_elements, max_image_pixels
         handle, err = ctypes.c_void_p(), ctypes.c_void_p()
         _check(_lib.cam_model_load_with_options(_encode(path), ctypes.byref(opts), ctypes.byref(handle),
                                                 ctypes.byref(err)), err)

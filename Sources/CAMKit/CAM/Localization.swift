@@ -110,6 +110,9 @@ extension CAMModel {
             camWeights = weights
         }
 
+        // Score-CAM's masked forwards do not depend on the class: run them once.
+        let maskedLogits = method == .scoreCAM ? try scoreCAMLogits(input: input, activations: a) : []
+
         var predictions: [Prediction] = []
         for (rank, c) in classes.enumerated() {
             let weights: CAMWeights
@@ -126,7 +129,7 @@ extension CAMModel {
             case .eigenCAM:
                 weights = .map(EigenCAM.projection(a.scalars, channels: k, positions: hw))
             case .scoreCAM:
-                weights = .channel(try scoreCAMWeights(input: input, activations: a, classIndex: c))
+                weights = .channel(softmax(maskedLogits.map { $0[c] }))
             case .ablationCAM:
                 weights = .channel(try ablationCAMWeights(input: input, activations: a, classIndex: c, original: logits[c],
                                                           target: target.id))
@@ -160,20 +163,34 @@ extension CAMModel {
         throw CAMError(.argument, "tensor '\(name)' has no spatial extent (it is not [N, C, H, W] with H x W > 1); target layers with spatial extent: \(list)")
     }
 
-    /// Score-CAM: each channel, upsampled with aligned corners to the input
-    /// size and min-max normalized, masks the input; the class logits of the
-    /// masked inputs (run in batches of 32) are softmaxed into weights.
-    func scoreCAMWeights(input: Tensor, activations a: Tensor, classIndex c: Int) throws(CAMError) -> [Float] {
+    /// Score-CAM (Wang et al. 2020), as pytorch-grad-cam computes it: each
+    /// channel's map upsampled to the input (bilinear, aligned corners),
+    /// scaled to [0, 1], multiplied into the input, and the network run on
+    /// that, 32 masked inputs per batch. Returns the logits of every masked
+    /// input, channel by channel; the weights of class c are the softmax over
+    /// channels of their c-th logit. A channel whose map is all zero (a dead
+    /// channel, common after ReLU) masks the input to zero whatever the input
+    /// is, so all of them share one forward of the zero input. (Only exact
+    /// zeros: a constant non-zero map upsamples with rounding differences of
+    /// an ulp, which the scaling to [0, 1] magnifies.)
+    func scoreCAMLogits(input: Tensor, activations a: Tensor) throws(CAMError) -> [[Float]] {
         let k = a.shape[1], h = a.shape[2], w = a.shape[3]
         let channels = input.shape[1], inH = input.shape[2], inW = input.shape[3], plane = inH * inW
-        var scores = [Float](repeating: 0, count: k)
+        var logits = [[Float]](repeating: [], count: k)
+        var live: [Int] = [], dead: [Int] = []
+        for ch in 0..<k {
+            if a.scalars[(ch * h * w)..<((ch + 1) * h * w)].allSatisfy({ $0 == 0 }) { dead.append(ch) } else { live.append(ch) }
+        }
+        if !dead.isEmpty {
+            let out = try forward(Tensor(uncheckedShape: [1, channels, inH, inW], scalars: [Float](repeating: 0, count: channels * plane)))
+            for ch in dead { logits[ch] = out.scalars }
+        }
         let batchSize = 32
         var upsampled = [Float](repeating: 0, count: plane)
-        for start in stride(from: 0, to: k, by: batchSize) {
-            let n = min(batchSize, k - start)
-            var batch = [Float](repeating: 0, count: n * channels * plane)
-            for j in 0..<n {
-                let ch = start + j
+        for start in stride(from: 0, to: live.count, by: batchSize) {
+            let group = live[start..<min(start + batchSize, live.count)]
+            var batch = [Float](repeating: 0, count: group.count * channels * plane)
+            for (j, ch) in group.enumerated() {
                 let source = Array(a.scalars[(ch * h * w)..<((ch + 1) * h * w)])
                 try kernel("Score-CAM upsampling") {
                     upsampled.withUnsafeMutableBufferPointer {
@@ -187,11 +204,11 @@ extension CAMModel {
                     for i in 0..<plane { batch[offset + i] = input.scalars[inputOffset + i] * ((upsampled[i] - lo) / denominator) }
                 }
             }
-            let out = try forward(Tensor(uncheckedShape: [n, channels, inH, inW], scalars: batch))
+            let out = try forward(Tensor(uncheckedShape: [group.count, channels, inH, inW], scalars: batch))
             let classes = out.shape[1]
-            for j in 0..<n { scores[start + j] = out.scalars[j * classes + c] }
+            for (j, ch) in group.enumerated() { logits[ch] = Array(out.scalars[(j * classes)..<((j + 1) * classes)]) }
         }
-        return softmax(scores)
+        return logits
     }
 
     /// Ablation-CAM: each channel set to zero in turn (a batch of 32 copies

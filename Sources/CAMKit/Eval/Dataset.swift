@@ -89,7 +89,7 @@ public struct EvalDataset: Sendable {
             var key = annotation.file
             while key.hasPrefix("./") { key.removeFirst(2) }
             var candidates: [Int] = byPath[key].map { [$0] } ?? byName[baseName(key)] ?? []
-            if candidates.isEmpty, !baseName(key).contains(".") { candidates = byStem[baseName(key)] ?? [] }
+            if candidates.isEmpty, !baseName(key).contains(Character(".")) { candidates = byStem[baseName(key)] ?? [] }
             guard candidates.count == 1 else {
                 let message = candidates.isEmpty
                     ? "'\(annotation.file)' is annotated but is not an image in the images folder"
@@ -135,7 +135,7 @@ public struct EvalDataset: Sendable {
             throw CAMError(.io, "'\(dir.path)': cannot read the \(what)")
         }
         return all.filter { path in
-            guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return false }
+            guard let dot = path.lastIndex(of: "."), !path[dot...].contains(Character("/")) else { return false }
             return extensions.contains(path[path.index(after: dot)...].lowercased())
         }.sorted()
     }

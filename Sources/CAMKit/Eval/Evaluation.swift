@@ -122,17 +122,6 @@ public enum Evaluation {
         }
     }
 
-    /// OpenBLAS is set to one thread while any run spreads images over
-    /// threads, and given its setting back when the last such run ends (runs
-    /// may overlap, as tests do).
-    static let singleThreadedBLAS = BLASScope()
-
-    final class BLASScope: Sendable {
-        private let state = Mutex((runs: 0, previous: 0))
-        func enter() { state.withLock { s in if s.runs == 0 { s.previous = Runtime.setBLASThreads(1) }; s.runs += 1 } }
-        func leave() { state.withLock { s in s.runs -= 1; if s.runs == 0 { Runtime.setBLASThreads(s.previous) } } }
-    }
-
     /// What a run reports as it goes, serialized and in image order.
     public enum Event: Sendable {
         case scored(ImageOutcome)
@@ -158,10 +147,12 @@ public enum Evaluation {
         let workers = max(1, min(options.threads > 0 ? options.threads : cores, items.count))
         // Outcomes wait for their predecessors; bound how far ahead a thread may run.
         let window = 8 * workers
-        if workers > 1 { singleThreadedBLAS.enter() }
-        defer { if workers > 1 { singleThreadedBLAS.leave() } }
+        // Several images at once: each worker's kernels run single-threaded
+        // (a per-thread limit, so overlapping runs do not disturb each other).
+        let kernelThreads = workers > 1 ? 1 : 0
 
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
+          Runtime.withThreads(kernelThreads) {
             while true {
                 var index: Int?
                 var finished = false
@@ -193,6 +184,7 @@ public enum Evaluation {
                     }
                 }
             }
+          }
         }
         return try state.withLock { s throws(CAMError) in
             if let stop = s.stop { throw stop }

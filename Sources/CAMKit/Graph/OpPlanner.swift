@@ -12,14 +12,17 @@ struct OpContext {
     let node: Graph.Node
     let operands: [Operand?]
     let opset: Int
+    /// Elements any one tensor may have (the plan's `Limits.tensorElements`).
+    let maxElements: Int
     /// Set when a following activation runs inside this (Conv) node.
     var fusedActivation: ck_activation?
     var fusedNode: Graph.Node?
 
-    init(node: Graph.Node, operands: [Operand?], opset: Int) {
+    init(node: Graph.Node, operands: [Operand?], opset: Int, maxElements: Int = Limits.default.tensorElements) {
         self.node = node
         self.operands = operands
         self.opset = opset
+        self.maxElements = maxElements
     }
 
     var `where`: String { "node '\(node.name)' (\(node.opType), opset \(opset))" }
@@ -74,8 +77,8 @@ struct OpContext {
     /// anything that size, such as an index table; Plan checks the outputs
     /// only after the op is planned.
     func checkedCount(_ shape: [Int]) throws(CAMError) -> Int {
-        guard let count = Tensor.elementCount(shape), count <= Limits.maxTensorElements else {
-            throw fail(.memory, "output shape \(shape) exceeds the limit of \(Limits.maxTensorElements) elements per tensor")
+        guard let count = Tensor.elementCount(shape), count <= maxElements else {
+            throw fail(.memory, "output shape \(shape) exceeds the limit of \(maxElements) elements per tensor (Limits.tensorElements)")
         }
         return count
     }

@@ -34,10 +34,13 @@ final class Plan: Sendable {
     /// For each step, the values whose last reader it is (freed after it runs).
     let releaseAfter: [[Int]]
     let scratchFloats: Int
+    /// Bytes of tensors and scratch a run holds at its peak (constants not
+    /// counted), as checked against `Limits.planBytes`.
+    let peakBytes: Int
 
     /// `exposed`: values that must exist as tensors (dumped, used as a CAM
     /// target); they are never fused away.
-    init(graph: Graph, inputShape: [Int], exposed: Set<Int> = []) throws(CAMError) {
+    init(graph: Graph, inputShape: [Int], exposed: Set<Int> = [], limits: Limits = Limits()) throws(CAMError) {
         guard graph.inputs.count == 1 else {
             throw CAMError(.unsupported, "the model has \(graph.inputs.count) graph inputs; camkit runs single-input classifiers")
         }
@@ -51,8 +54,8 @@ final class Plan: Sendable {
                 throw CAMError(.argument, "input '\(input.name)' must have shape \(describeShape(input.shape)), got \(inputShape) (dimension \(axis) differs)")
             }
         }
-        guard let inputCount = Tensor.elementCount(inputShape), inputCount <= Limits.maxTensorElements else {
-            throw CAMError(.memory, "input shape \(inputShape) exceeds the limit of \(Limits.maxTensorElements) elements per tensor")
+        guard let inputCount = Tensor.elementCount(inputShape), inputCount <= limits.tensorElements else {
+            throw CAMError(.memory, "input '\(input.name)': shape \(inputShape) has \(Plan.describeCount(inputShape)) elements, over the limit of \(limits.tensorElements) (Limits.tensorElements)")
         }
 
         self.graph = graph
@@ -75,7 +78,7 @@ final class Plan: Sendable {
                 }
                 facts.append(OpContext.Operand(shape: shape, type: type, constant: constants[id]))
             }
-            var context = OpContext(node: node, operands: facts, opset: graph.opset)
+            var context = OpContext(node: node, operands: facts, opset: graph.opset, maxElements: limits.tensorElements)
             var stepNode = index
 
             // Conv + activation: the activation runs in the GEMM epilogue.
@@ -96,11 +99,17 @@ final class Plan: Sendable {
                 throw CAMError(.unsupported, "\(context.where): \(outputs.count) outputs, the operator gives \(planned.outputs.count)")
             }
             for (id, out) in zip(outputs, planned.outputs) {
-                guard let count = Tensor.elementCount(out.shape), count <= Limits.maxTensorElements else {
-                    throw CAMError(.memory, "\(context.where): output '\(graph.valueNames[id])' of shape \(out.shape) exceeds the limit of \(Limits.maxTensorElements) elements per tensor")
+                guard let count = Tensor.elementCount(out.shape), count <= limits.tensorElements else {
+                    throw CAMError(.memory, "\(context.where): output '\(graph.valueNames[id])' of shape \(out.shape) has \(Plan.describeCount(out.shape)) elements, over the limit of \(limits.tensorElements) (Limits.tensorElements)")
                 }
                 shapes[id] = out.shape
                 types[id] = out.type
+            }
+
+            // Scratch is one allocation per run (or now, for a folded node),
+            // sized by the largest step: bounded here, before either exists.
+            guard planned.scratch <= limits.planBytes / 4 else {
+                throw CAMError(.memory, "\(context.where): the kernel needs \(planned.scratch) floats of scratch, over the limit of \(limits.planBytes) bytes (Limits.planBytes)")
             }
 
             // Shape reads only the (static) shape, so it always folds.
@@ -129,6 +138,23 @@ final class Plan: Sendable {
         let keep = Set(graph.outputs).union(exposed)
         for (id, s) in lastUse where constants[id] == nil && !keep.contains(id) { release[s].append(id) }
 
+        // The forward's peak as run() allocates it: the input (the caller
+        // holds it throughout), each step's outputs beside the values still
+        // to be read, and the scratch buffer.
+        let scratchFloats = steps.map(\.scratch).max() ?? 0
+        func bytes(_ id: Int) -> Int { Tensor.elementCount(shapes[id] ?? [])! * (types[id] == .float ? 4 : 8) }
+        var live = bytes(input.id), peak = (bytes: live, step: -1)
+        for (s, step) in steps.enumerated() {
+            for id in step.outputs { live += bytes(id) }
+            if live > peak.bytes { peak = (live, s) }
+            for id in release[s] where id != input.id { live -= bytes(id) }
+        }
+        let peakBytes = peak.bytes + scratchFloats * 4
+        guard peakBytes <= limits.planBytes else {
+            let at = peak.step < 0 ? "" : " (at node '\(graph.nodes[steps[peak.step].node].name)')"
+            throw CAMError(.memory, "input shape \(inputShape): a forward pass holds \(peakBytes) bytes at its peak\(at), over the limit of \(limits.planBytes) (Limits.planBytes)")
+        }
+
         var materialized = Set(steps.flatMap(\.outputs))
         materialized.insert(input.id)
         self.steps = steps
@@ -137,7 +163,13 @@ final class Plan: Sendable {
         self.types = types
         self.materialized = materialized.union(constants.keys)
         self.releaseAfter = release
-        self.scratchFloats = steps.map(\.scratch).max() ?? 0
+        self.scratchFloats = scratchFloats
+        self.peakBytes = peakBytes
+    }
+
+    /// An element count for a message: the number, or that it overflows int32.
+    static func describeCount(_ shape: [Int]) -> String {
+        Tensor.elementCount(shape).map { "\($0)" } ?? "2^31 or more"
     }
 
     /// The activation of `node` as a kernel activation, if it can be fused.

@@ -31,7 +31,9 @@ public struct Image: Sendable, Equatable {
     /// are refused from their header, before any pixel memory is allocated.
     public init(contentsOf url: URL, maxPixels: Int = Limits.maxImagePixels) throws(CAMError) {
         var decoded = ck_image()
-        try Image.call(url.path) { message, size in ck_image_load(url.path, Int64(maxPixels), &decoded, message, size) }
+        try Image.namingPixelLimit { () throws(CAMError) in
+            try Image.call(url.path) { message, size in ck_image_load(url.path, Int64(maxPixels), &decoded, message, size) }
+        }
         defer { ck_image_free(&decoded) }
         self = try Image.adopt(decoded)
     }
@@ -39,13 +41,28 @@ public struct Image: Sendable, Equatable {
     /// Decodes PNG or JPEG bytes; `name` appears in errors.
     public init(data: Data, name: String = "image", maxPixels: Int = Limits.maxImagePixels) throws(CAMError) {
         var decoded = ck_image()
-        try Image.call(name) { message, size in
-            data.withUnsafeBytes { bytes in
-                ck_image_decode(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, Int64(maxPixels), &decoded, message, size)
+        try Image.namingPixelLimit { () throws(CAMError) in
+            try Image.call(name) { message, size in
+                data.withUnsafeBytes { bytes in
+                    ck_image_decode(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, Int64(maxPixels), &decoded, message, size)
+                }
             }
         }
         defer { ck_image_free(&decoded) }
         self = try Image.adopt(decoded)
+    }
+
+    /// Decodes a PNG or JPEG file with `limits.imagePixels` as the pixel limit.
+    public init(contentsOf url: URL, limits: Limits) throws(CAMError) {
+        try limits.check()
+        try self.init(contentsOf: url, maxPixels: limits.imagePixels)
+    }
+
+    /// The decoder's "over the limit of N" error, told which limit that is.
+    private static func namingPixelLimit(_ body: () throws(CAMError) -> Void) throws(CAMError) {
+        do { try body() } catch where error.code == .memory && error.message.firstRange(of: "over the limit of") != nil {
+            throw CAMError(.memory, "\(error.message) (Limits.imagePixels)")
+        }
     }
 
     /// Writes an 8-bit RGB PNG, atomically: to a temporary file beside the

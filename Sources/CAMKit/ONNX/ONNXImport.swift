@@ -15,7 +15,7 @@ import Glibc
 enum ONNXImport {
     static let supportedOpsets = 11...21
 
-    static func load(contentsOf url: URL) throws(CAMError) -> Graph {
+    static func load(contentsOf url: URL, limits: Limits = Limits()) throws(CAMError) -> Graph {
         // Two cases told apart before mapping: a directory (Foundation reports
         // it only as "POSIXError(code: ...EISDIR)") and an empty file
         // (Data(contentsOf:) leaks its read buffer when there is nothing to map).
@@ -27,6 +27,7 @@ enum ONNXImport {
             if info.st_mode & S_IFMT == S_IFREG, info.st_size == 0 {
                 throw CAMError(.format, "model '\(url.path)' is empty")
             }
+            try checkModelBytes(Int(info.st_size), name: url.path, limits: limits)
         }
         let data: Data
         do {
@@ -35,17 +36,27 @@ enum ONNXImport {
         } catch {
             throw CAMError(.io, "cannot read model '\(url.path)': \(describe(error))")
         }
-        return try load(data: data, name: url.path, directory: url.deletingLastPathComponent())
+        return try load(data: data, name: url.path, directory: url.deletingLastPathComponent(), limits: limits)
     }
 
     /// `directory` is where external data files are looked up (nil: refuse them).
-    static func load(data: Data, name: String, directory: URL?) throws(CAMError) -> Graph {
+    static func load(data: Data, name: String, directory: URL?, limits: Limits = Limits()) throws(CAMError) -> Graph {
         guard !data.isEmpty else { throw CAMError(.format, "model '\(name)' is empty") }
+        try checkModelBytes(data.count, name: name, limits: limits)
         let model: Onnx_ModelProto
         do {
-            model = try Onnx_ModelProto(serializedBytes: data)
+            var options = BinaryDecodingOptions()
+            options.messageDepthLimit = limits.protobufDepth
+            model = try Onnx_ModelProto(serializedBytes: data, options: options)
+        } catch BinaryDecodingError.messageDepthLimit {
+            throw CAMError(.memory, "model '\(name)': protobuf messages nest deeper than the limit of \(limits.protobufDepth) (Limits.protobufDepth)")
         } catch {
             throw CAMError(.format, "model '\(name)' is not a valid ONNX file (protobuf: \(describe(error)))")
+        }
+        // Counted before anything is built from them: each node becomes an
+        // Op and a few dictionaries.
+        guard model.graph.node.count <= limits.nodes else {
+            throw CAMError(.memory, "model '\(name)': \(model.graph.node.count) nodes exceed the limit of \(limits.nodes) (Limits.nodes)")
         }
         // Protobuf is forgiving: arbitrary bytes can decode as a message full of
         // unknown fields. A real model has an IR version and a graph with nodes.
@@ -59,8 +70,14 @@ enum ONNXImport {
         guard supportedOpsets.contains(opset) else {
             throw CAMError(.unsupported, "model '\(name)' uses ONNX opset \(opset); camkit supports opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound)")
         }
-        var builder = Builder(modelName: name, opset: opset, directory: directory)
+        var builder = Builder(modelName: name, opset: opset, directory: directory, limits: limits, bytesRead: data.count)
         return try builder.build(model.graph, producer: model.producerName)
+    }
+
+    static func checkModelBytes(_ bytes: Int, name: String, limits: Limits) throws(CAMError) {
+        guard bytes <= limits.modelBytes else {
+            throw CAMError(.memory, "model '\(name)': \(bytes) bytes exceed the limit of \(limits.modelBytes) (Limits.modelBytes)")
+        }
     }
 
     /// A short reason for a Foundation file error, without its userInfo noise.
@@ -83,15 +100,20 @@ private struct Builder {
     let modelName: String
     let opset: Int
     let directory: URL?
+    let limits: Limits
+    /// The model file's bytes and those of every external data file mapped so far.
+    var bytesRead: Int
     var ids: [String: Int] = [:]
     var names: [String] = []
     var constants: [Int: Value] = [:]
     var externalFiles: [String: Data] = [:]
 
-    init(modelName: String, opset: Int, directory: URL?) {
+    init(modelName: String, opset: Int, directory: URL?, limits: Limits, bytesRead: Int) {
         self.modelName = modelName
         self.opset = opset
         self.directory = directory
+        self.limits = limits
+        self.bytesRead = bytesRead
     }
 
     mutating func id(_ name: String) -> Int {
@@ -253,8 +275,8 @@ private struct Builder {
             guard d >= 0, d < Int64(Int32.max) else { throw CAMError(.format, "\(what): dimension \(d) is out of range") }
             shape.append(Int(d))
         }
-        guard let count = Tensor.elementCount(shape) else {
-            throw CAMError(.memory, "\(what): shape \(shape) has too many elements")
+        guard let count = Tensor.elementCount(shape), count <= limits.tensorElements else {
+            throw CAMError(.memory, "model '\(modelName)': \(what): shape \(shape) has \(Plan.describeCount(shape)) elements, over the limit of \(limits.tensorElements) (Limits.tensorElements)")
         }
         let raw: Data?
         if t.dataLocation == .external {
@@ -346,12 +368,19 @@ private struct Builder {
             file = cached
         } else {
             let url = directory.appendingPathComponent(location)
+            // Sized before mapping; a file stat cannot see is left to the
+            // read below to report.
+            var info = stat()
+            if stat(url.path, &info) == 0, info.st_size > limits.modelBytes - bytesRead {
+                throw CAMError(.memory, "\(what): external data '\(location)' (\(info.st_size) bytes) brings model '\(modelName)' to \(bytesRead + Int(info.st_size)) bytes, over the limit of \(limits.modelBytes) (Limits.modelBytes)")
+            }
             do {
                 file = try Data(contentsOf: url, options: .alwaysMapped)
             } catch {
                 throw CAMError(.io, "\(what): cannot read external data '\(url.path)': \(ONNXImport.describe(error))")
             }
             externalFiles[location] = file
+            bytesRead += file.count
         }
         let offset = Int(entries["offset"] ?? "0") ?? -1
         let length = entries["length"].map { Int($0) ?? -1 } ?? (file.count - max(offset, 0))
