@@ -166,11 +166,11 @@ test-swift:
 # ThreadSanitizer.
 test-swift-asan:
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(abspath Tests/lsan.supp) UBSAN_OPTIONS=print_stacktrace=1 \
-	    $(SWIFT) test --scratch-path $(abspath .build-asan) --sanitize=address \
+	    $(SWIFT) test --scratch-path $(abspath .build/asan) --sanitize=address \
 	    -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined
 
 test-swift-tsan:
-	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --scratch-path $(abspath .build-tsan) --sanitize=thread --filter ConcurrencyTests
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --scratch-path $(abspath .build/tsan) --sanitize=thread --filter ConcurrencyTests
 
 # Compiles every C test program in both flavours (worth running with -j).
 test-build: $(addprefix $(BUILD)/c/,$(C_TESTS)) $(addprefix $(BUILD)/asan/,$(C_TESTS))
