@@ -1,14 +1,16 @@
-/* bench/kernels.c: convolution throughput against its own GEMM, and the
- * direct depthwise kernel against im2col + GEMM, on ResNet-50 and
- * MobileNetV2 layers at 224 x 224, batch 1.
+/* bench/kernels.c: convolution throughput against its own GEMM, the
+ * direct depthwise kernel against im2col + GEMM, and Winograd F(4x4, 3x3)
+ * against im2col + GEMM, on ResNet-50, MobileNetV2, ResNet-18 and VGG-16
+ * layers at 224 x 224, batch 1.
  *
  * Build with the flags the package uses (no -march), e.g.
  *   clang -std=c11 -O2 -Iinclude -ICSources CSources/[every .c] bench/kernels.c -lopenblas -lm
- * Optional argument: the thread count for the second ResNet table
- * (default: one per core). */
+ * Optional arguments: the thread count for the second ResNet table
+ * (default: one per core); "winograd" after it runs the Winograd table only. */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <cblas.h>
@@ -34,6 +36,7 @@ typedef struct job {
     const ck_activation *act;
     float *y, *scratch;
     size_t scratch_floats;
+    const float *u;               /* Winograd's transformed weights: time ck_winograd_forward */
 } job;
 
 /* The bare GEMM is OpenBLAS with its own threads, as many as the kernels
@@ -49,6 +52,8 @@ static void run(const job *j) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->gemm_m, j->gemm_n, j->gemm_k, 1.0f, j->w, j->gemm_k,
                     j->x, j->gemm_n, 0.0f, j->y, j->gemm_n);
         openblas_set_num_threads(1);
+    } else if (j->u) {
+        s = ck_winograd_forward(j->p, j->u, j->x, j->bias, j->act, j->y, j->scratch, j->scratch_floats);
     } else {
         s = ck_conv2d_forward(j->p, j->algo, j->x, j->w, j->bias, j->act, j->y, j->scratch, j->scratch_floats);
     }
@@ -149,8 +154,8 @@ static double resnet_table(int threads) {
         ck_conv2d_output_size(p, &ho, &wo);
         int m = p->c_out, n = ho * wo, k = p->c_in * p->k_h * p->k_w;
         buffers b = alloc_for(p);
-        job conv = {p, CK_CONV_IM2COL, 0, 0, 0, b.x, b.w, b.bias, &relu, b.y, b.scratch, b.scratch_floats};
-        job gemm = {NULL, CK_CONV_AUTO, m, n, k, b.x, b.w, NULL, NULL, b.y, NULL, 0};
+        job conv = {p, CK_CONV_IM2COL, 0, 0, 0, b.x, b.w, b.bias, &relu, b.y, b.scratch, b.scratch_floats, NULL};
+        job gemm = {NULL, CK_CONV_AUTO, m, n, k, b.x, b.w, NULL, NULL, b.y, NULL, 0, NULL};
         double flops = 2.0 * m * n * k, t_conv, t_gemm;
         median_pair(&conv, &gemm, 1.2, &t_conv, &t_gemm);
         double ratio = t_gemm / t_conv;
@@ -184,8 +189,8 @@ static void mobilenet_table(int threads, double *worst_bias, double *worst_relu6
         double t[2][2];
         for (int a = 0; a < 2; a++) {
             const ck_activation *act = a ? &relu6 : NULL;
-            job direct = {&p, CK_CONV_DEPTHWISE, 0, 0, 0, b.x, b.w, b.bias, act, b.y, NULL, 0};
-            job im2col = {&p, CK_CONV_IM2COL, 0, 0, 0, b.x, b.w, b.bias, act, b.y, b.scratch, b.scratch_floats};
+            job direct = {&p, CK_CONV_DEPTHWISE, 0, 0, 0, b.x, b.w, b.bias, act, b.y, NULL, 0, NULL};
+            job im2col = {&p, CK_CONV_IM2COL, 0, 0, 0, b.x, b.w, b.bias, act, b.y, b.scratch, b.scratch_floats, NULL};
             median_pair(&direct, &im2col, 0.4, &t[a][0], &t[a][1]);
         }
         double s0 = t[0][1] / t[0][0], s1 = t[1][1] / t[1][0];
@@ -200,6 +205,49 @@ static void mobilenet_table(int threads, double *worst_bias, double *worst_relu6
     printf("\n");
 }
 
+/* ResNet-18's and VGG-16's 3x3 stride-1 convolutions (pad 1, bias +
+ * ReLU fused as the engine runs them): Winograd F(4x4, 3x3) against
+ * im2col + GEMM, on 1 thread and on `threads`. */
+static void winograd_table(int threads) {
+    const ck_activation relu = {CK_ACT_RELU, 0, 0};
+    struct { const char *name; int c_in, c_out, hw; } layers[] = {
+        {"resnet18 64 @56", 64, 64, 56},     {"resnet18 128 @28", 128, 128, 28},
+        {"resnet18 256 @14", 256, 256, 14},  {"resnet18 512 @7", 512, 512, 7},
+        {"vgg16 3->64 @224", 3, 64, 224},    {"vgg16 64 @224", 64, 64, 224},
+        {"vgg16 64->128 @112", 64, 128, 112}, {"vgg16 128 @112", 128, 128, 112},
+        {"vgg16 128->256 @56", 128, 256, 56}, {"vgg16 256 @56", 256, 256, 56},
+        {"vgg16 256->512 @28", 256, 512, 28}, {"vgg16 512 @28", 512, 512, 28},
+        {"vgg16 512 @14", 512, 512, 14},
+    };
+    printf("3x3 s1 pad 1 (+ bias + ReLU): im2col + GEMM vs Winograd F(4x4, 3x3), milliseconds\n");
+    printf("%-20s %9s %9s %7s", "layer", "im2col", "winograd", "ratio");
+    if (threads > 1) printf("   %9s %9s %7s", "im2col", "winograd", "ratio");
+    printf("   (threads 1%s)\n", threads > 1 ? ", then more" : "");
+    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
+        ck_conv2d p = square(layers[i].c_in, layers[i].c_out, layers[i].hw, 3, 1, 1, 1);
+        buffers b = alloc_for(&p);
+        size_t wino_floats = ck_winograd_scratch_floats(&p);
+        float *u = random_floats(ck_winograd_weight_floats(&p)), *ws = random_floats(wino_floats);
+        if (ck_winograd_transform_weights(&p, b.w, u) != CK_OK) { fprintf(stderr, "transform failed\n"); exit(1); }
+        printf("%-20s", layers[i].name);
+        for (int t = 1; t <= threads && t <= 2; t++) {
+            ck_set_threads(t == 1 ? 1 : threads);
+            job im2col = {&p, CK_CONV_IM2COL, 0, 0, 0, b.x, b.w, b.bias, &relu, b.y, b.scratch, b.scratch_floats, NULL};
+            job wino = {&p, CK_CONV_AUTO, 0, 0, 0, b.x, b.w, b.bias, &relu, b.y, ws, wino_floats, u};
+            double t_im2col, t_wino;
+            median_pair(&im2col, &wino, 1.0, &t_im2col, &t_wino);
+            printf(" %9.3f %9.3f %6.2fx  ", t_im2col * 1e3, t_wino * 1e3, t_im2col / t_wino);
+        }
+        printf("\n");
+        fflush(stdout);
+        free(u);
+        free(ws);
+        free_buffers(&b);
+    }
+    printf("\n");
+    ck_set_threads(0);
+}
+
 int main(int argc, char **argv) {
     /* One thread per core, unless a count is given. */
     int threads = argc > 1 ? atoi(argv[1]) : 0;
@@ -207,10 +255,15 @@ int main(int argc, char **argv) {
     threads = ck_set_threads(0);
     ck_set_threads(threads);
     printf("threads: %d (the tables say which they use)\n\n", threads);
+    if (argc > 2 && strcmp(argv[2], "winograd") == 0) {
+        winograd_table(threads);
+        return 0;
+    }
 
     double resnet1 = resnet_table(1), resnet_n = threads > 1 ? resnet_table(threads) : resnet1;
     double dw_bias, dw_relu6;
     mobilenet_table(1, &dw_bias, &dw_relu6);
+    winograd_table(threads);
     ck_set_threads(0);
 
     printf("Target im2col conv >= 85%% of GEMM: %s with 1 thread (worst %.1f%%)", resnet1 >= 0.85 ? "MET" : "NOT MET",

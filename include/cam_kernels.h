@@ -157,7 +157,7 @@ int ck_threads(void);
 void ck_keep_heap(void);
 
 /* ------------------------------------------------------------------------ */
-/* Convolution (im2col.c, conv.c)                                            */
+/* Convolution (im2col.c, conv.c, winograd.c)                              */
 /* ------------------------------------------------------------------------ */
 
 /* Geometry of one 2-D convolution. The output size follows from it:
@@ -227,6 +227,36 @@ ck_status ck_conv2d_forward(const ck_conv2d *p, ck_conv_algo algo,
  * ck_conv2d_scratch_floats(p, CK_CONV_AUTO) floats. */
 ck_status ck_conv2d_backward_input(const ck_conv2d *p, const float *w, const float *dy, float *dx,
                                    float *scratch, size_t scratch_floats);
+
+/* Winograd F(4x4, 3x3) forward (winograd.c): for 3x3 kernels, stride 1,
+ * dilation 1, groups 1, every pad <= 2, any batch. About 4x fewer
+ * multiply-adds than im2col + GEMM, at the price of transformed weights U
+ * four times the size of w, and a rounding error a few times larger (the
+ * transforms' coefficients reach 8). Not one of ck_conv_algo: U has to be
+ * computed first, once per set of weights. */
+
+/* 1 if the Winograd path takes this geometry (which must also be valid). */
+int ck_winograd_applies(const ck_conv2d *p);
+
+/* Floats of U: 36 * c_out * c_in; 0 when the path does not apply. */
+size_t ck_winograd_weight_floats(const ck_conv2d *p);
+
+/* U = G g G^T for every (c_out, c_in) pair of the ONNX weight w
+ * [c_out, c_in, 3, 3], stored point-major as [36][c_out][c_in].
+ * CK_ERR_ARGUMENT if the path does not apply. */
+ck_status ck_winograd_transform_weights(const ck_conv2d *p, const float *w, float *u);
+
+/* Scratch (floats) for ck_winograd_forward: 36 * (c_in + c_out) per tile
+ * of a block of 4x4 output tiles, the block bounded near 8 MiB (at least
+ * 16 tiles); independent of the thread count. 0 when the path does not apply. */
+size_t ck_winograd_scratch_floats(const ck_conv2d *p);
+
+/* y = act(conv(x, w) + bias) as ck_conv2d_forward computes it, from U
+ * (ck_winograd_transform_weights) instead of w. bias and act may be NULL.
+ * CK_ERR_ARGUMENT if the path does not apply, CK_ERR_SCRATCH if scratch
+ * holds fewer than ck_winograd_scratch_floats(p) floats. */
+ck_status ck_winograd_forward(const ck_conv2d *p, const float *u, const float *x, const float *bias,
+                              const ck_activation *act, float *y, float *scratch, size_t scratch_floats);
 
 /* ------------------------------------------------------------------------ */
 /* Pooling (pool.c)                                                          */

@@ -12,6 +12,7 @@ import Synchronization
 public final class CAMModel: Sendable {
     let graph: Graph
     private let plans = Mutex<[PlanKey: Plan]>([:])
+    private let winograd = WinogradCache()
 
     private struct PlanKey: Hashable { var shape: [Int]; var exposed: Set<Int> }
 
@@ -158,7 +159,7 @@ public final class CAMModel: Sendable {
     func plan(for shape: [Int], exposing exposed: Set<Int>) throws(CAMError) -> Plan {
         let key = PlanKey(shape: shape, exposed: exposed)
         if let cached = plans.withLock({ $0[key] }) { return cached }
-        let p = try Plan(graph: graph, inputShape: shape, exposed: exposed, limits: limits)
+        let p = try Plan(graph: graph, inputShape: shape, exposed: exposed, limits: limits, winogradCache: winograd)
         plans.withLock { $0[key] = p }
         return p
     }

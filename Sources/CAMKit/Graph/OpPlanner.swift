@@ -17,6 +17,11 @@ struct OpContext {
     /// Set when a following activation runs inside this (Conv) node.
     var fusedActivation: ck_activation?
     var fusedNode: Graph.Node?
+    /// The model's Winograd weights, shared across its plans (nil: none kept).
+    var winogradCache: WinogradCache?
+    /// Set when an output of the node is exposed: dumped, a CAM target, or
+    /// on a path a backward pass will run through.
+    var outputExposed = false
 
     init(node: Graph.Node, operands: [Operand?], opset: Int, maxElements: Int = Limits.default.tensorElements) {
         self.node = node

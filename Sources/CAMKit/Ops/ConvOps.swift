@@ -31,7 +31,20 @@ enum ConvOps {
             throw c.fail("a \(w[2])x\(w[3]) kernel (dilation \(a.dilations), stride \(a.strides)) does not fit the \(x[2])x\(x[3]) input padded by \(pads)")
         }
         let outShape = [x[0], w[0], Int(hOut), Int(wOut)]
-        let scratch = ck_conv2d_scratch_floats(&p, CK_CONV_AUTO)
+        var scratch = ck_conv2d_scratch_floats(&p, CK_CONV_AUTO)
+        // Winograd where it applies and pays, when the weights are known now:
+        // U is made once, here, and the forward runs from it. Not for an
+        // exposed output (see Winograd.swift): a backward pass may run
+        // through it, and its ReLU masks follow the forward's rounding.
+        // Backward keeps the original weights (ck_conv2d_backward_input).
+        var winogradU: [Float]? = nil
+        if Winograd.enabled, !c.outputExposed, ck_winograd_applies(&p) != 0, Winograd.pays(p, hOut: hOut, wOut: wOut),
+           let id = c.node.inputs[1], case .float(let weights)? = c.operands[1]?.constant,
+           let u = Winograd.weights(p, id: id, weights.scalars, cache: c.winogradCache) {
+            winogradU = u
+            scratch = max(scratch, ck_winograd_scratch_floats(&p))
+        }
+        let transformed = winogradU
         let geometry = p
         let activation = c.fusedActivation
         let label = c.where
@@ -44,8 +57,12 @@ enum ConvOps {
                 withOptionalPointer(bias) { b in
                     withOptionalPointer(activation) { act in
                         y.withUnsafeMutableBufferPointer { yb in
-                            ck_conv2d_forward(&p, CK_CONV_AUTO, x.scalars, w.scalars, b, act, yb.baseAddress,
-                                              scratch.baseAddress, scratch.count)
+                            if let u = transformed {
+                                return ck_winograd_forward(&p, u, x.scalars, b, act, yb.baseAddress,
+                                                           scratch.baseAddress, scratch.count)
+                            }
+                            return ck_conv2d_forward(&p, CK_CONV_AUTO, x.scalars, w.scalars, b, act, yb.baseAddress,
+                                                     scratch.baseAddress, scratch.count)
                         }
                     }
                 }

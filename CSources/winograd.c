@@ -1,0 +1,386 @@
+/* winograd.c: 3x3 stride-1 convolution as Winograd F(4x4, 3x3).
+ *
+ * im2col + GEMM spends 9 multiply-adds per output and input channel;
+ * F(4x4, 3x3) spends 36 per 4x4 output tile, 2.25 per output: a 4x cut in
+ * the GEMM work, paid for by transforms that are linear in the channels.
+ * With the points 0, +-1, +-2 (Lavin & Gray 2016; ncnn's winograd43):
+ *
+ *   y_tile = A^T [ (G g G^T) .* (B^T d B) ] A
+ *
+ * for a 6x6 input tile d (stride 4) and a 3x3 kernel g. The weight side
+ * U = G g G^T is computed once by the caller (the engine, while planning);
+ * here each block of tiles goes
+ *   input transform  V[p][c][t]  = (B^T d_{c,t} B)[p]        (36 points p)
+ *   36 GEMMs         M[p]        = U[p] (c_out x c_in) * V[p] (c_in x tiles)
+ *   output transform y[co][tile] = act(A^T M[.][co][t] A + bias[co])
+ * Both transforms run eight tiles of one tile row at a time, in vector
+ * registers (vec.h), so their cost stays small next to the GEMMs even at
+ * 64 channels. The error grows with the larger transform coefficients
+ * (up to 8 in A, 5 in B); for float32 CNN weights it stays around 1e-6
+ * relative to the outputs' magnitude (see Tests/c/test_winograd.c). */
+#include <string.h>
+
+#include "conv_internal.h"
+#include "team.h"
+#include "vec.h"
+
+/* Points per tile, tile size, and tiles per vector chunk. */
+enum { P = 36, TILE = 4, CHUNK = VEC };
+
+/* Scratch is V and M for one block of tiles: 36 * (c_in + c_out) floats
+ * per tile. Up to BLOCK_FLOATS (8 MiB, as the im2col path) a block takes
+ * every tile of an image; never fewer than BLOCK_MIN tiles, so that the
+ * GEMMs keep a useful width. */
+enum { BLOCK_FLOATS = 1 << 21, BLOCK_MIN = 16 };
+
+/* Threads: below PAR_MACS (GEMM multiply-adds of a block) one thread. A
+ * block with at least SPLIT_MIN tiles per thread is cut into sub-blocks of
+ * tiles, each transformed, multiplied and transformed back by one thread
+ * (one pool job, data stays in that core's cache); a block with fewer
+ * (the 7x7 and 14x14 layers: 4 and 16 tiles) shares each phase instead:
+ * input channels, then the 36 GEMMs, then output channels. */
+enum { PAR_MACS = 1 << 20, SPLIT_MIN = 32 };
+
+typedef struct wino_geom {
+    int32_t h_out, w_out, tiles_h, tiles_w;
+    int64_t tiles;      /* per image */
+    int64_t block;      /* tiles per block */
+} wino_geom;
+
+int ck_winograd_applies(const ck_conv2d *p) {
+    ck_conv_geom g;
+    if (!p || ck_conv_geometry(p, &g) != CK_OK) return 0;
+    if (p->k_h != 3 || p->k_w != 3 || p->stride_h != 1 || p->stride_w != 1 || p->dil_h != 1 || p->dil_w != 1 ||
+        p->groups != 1)
+        return 0;
+    if (p->pad_top > 2 || p->pad_left > 2 || p->pad_bottom > 2 || p->pad_right > 2) return 0;
+    return CK_ELEMS(P, p->c_out, p->c_in) >= 0;
+}
+
+/* 0 unless the geometry applies. */
+static int wino_geometry(const ck_conv2d *p, wino_geom *w) {
+    ck_conv_geom g;
+    if (!ck_winograd_applies(p) || ck_conv_geometry(p, &g) != CK_OK) return 0;
+    w->h_out = g.h_out;
+    w->w_out = g.w_out;
+    w->tiles_h = (g.h_out + TILE - 1) / TILE;
+    w->tiles_w = (g.w_out + TILE - 1) / TILE;
+    w->tiles = (int64_t)w->tiles_h * w->tiles_w;
+    int64_t per_tile = (int64_t)P * (p->c_in + p->c_out);
+    int64_t t = BLOCK_FLOATS / per_tile;
+    if (t < BLOCK_MIN) t = BLOCK_MIN;
+    if (t >= w->tiles) {
+        t = w->tiles;
+    } else {
+        int64_t blocks = (w->tiles + t - 1) / t;              /* evened out: no thin remainder */
+        t = (w->tiles + blocks - 1) / blocks;
+    }
+    /* Each of V and M is one GEMM operand per point: its index must fit an int. */
+    int64_t widest = p->c_in > p->c_out ? p->c_in : p->c_out;
+    if (t * widest * P >= CK_MAX_ELEMENTS) t = (CK_MAX_ELEMENTS - 1) / (widest * P);
+    w->block = t;
+    return t >= 1;
+}
+
+size_t ck_winograd_weight_floats(const ck_conv2d *p) {
+    return ck_winograd_applies(p) ? (size_t)P * (size_t)p->c_out * (size_t)p->c_in : 0;
+}
+
+size_t ck_winograd_scratch_floats(const ck_conv2d *p) {
+    wino_geom w;
+    if (!wino_geometry(p, &w)) return 0;
+    return (size_t)(P * (int64_t)(p->c_in + p->c_out) * w.block);
+}
+
+/* ---- weights ------------------------------------------------------------- */
+
+/* G (6x3) times a column of three; in double, since it is done once. */
+static void g_times(double g0, double g1, double g2, double out[6]) {
+    out[0] = g0 / 4;
+    out[1] = -(g0 + g1 + g2) / 6;
+    out[2] = -(g0 - g1 + g2) / 6;
+    out[3] = g0 / 24 + g1 / 12 + g2 / 6;
+    out[4] = g0 / 24 - g1 / 12 + g2 / 6;
+    out[5] = g2;
+}
+
+ck_status ck_winograd_transform_weights(const ck_conv2d *p, const float *w, float *u) {
+    if (!p || !w || !u) return CK_ERR_NULL;
+    if (!ck_winograd_applies(p)) return CK_ERR_ARGUMENT;
+    /* U[p][co][ci]: each point's c_out x c_in matrix is the GEMM's A. */
+    int64_t plane = (int64_t)p->c_out * p->c_in;
+    for (int32_t co = 0; co < p->c_out; co++) {
+        for (int32_t ci = 0; ci < p->c_in; ci++) {
+            const float *g = w + ((int64_t)co * p->c_in + ci) * 9;
+            double cols[3][6], t[6];
+            for (int k = 0; k < 3; k++) g_times(g[k], g[3 + k], g[6 + k], cols[k]);  /* G g, column k */
+            for (int i = 0; i < 6; i++) {
+                g_times(cols[0][i], cols[1][i], cols[2][i], t);                     /* row i of (G g) G^T */
+                for (int j = 0; j < 6; j++) u[(i * 6 + j) * plane + (int64_t)co * p->c_in + ci] = (float)t[j];
+            }
+        }
+    }
+    return CK_OK;
+}
+
+/* ---- transforms ------------------------------------------------------------ */
+
+/* B^T times six values (a row or a column of a tile), for eight tiles. */
+static inline __attribute__((always_inline))
+void bt6(vf d0, vf d1, vf d2, vf d3, vf d4, vf d5, vf o[6]) {
+    vf four = (vf){0} + 4.0f, five = (vf){0} + 5.0f, two = (vf){0} + 2.0f;
+    vf a12 = d4 - four * d2, b12 = d3 - four * d1;
+    vf a34 = d4 - d2, b34 = two * (d3 - d1);
+    o[0] = four * d0 - five * d2 + d4;
+    o[1] = a12 + b12;
+    o[2] = a12 - b12;
+    o[3] = a34 + b34;
+    o[4] = a34 - b34;
+    o[5] = four * d1 - five * d3 + d5;
+}
+
+/* A^T (4x6) times six values, for eight tiles. */
+static inline __attribute__((always_inline))
+void at6(vf m0, vf m1, vf m2, vf m3, vf m4, vf m5, vf o[4]) {
+    vf a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+    o[0] = m0 + a + c;
+    o[1] = b + 2.0f * d;
+    o[2] = a + 4.0f * c;
+    o[3] = b + 8.0f * d + m5;
+}
+
+/* The 36 floats at s split by position mod 4 for eight tiles four apart:
+ * ph[k][i] = s[4 i + k] for k < 4, and ph[4], ph[5] the same one tile on
+ * (s[4 i + 4], s[4 i + 5]). Shuffles, not strided loads: clang turned the
+ * strided loop into one float at a time. */
+static inline __attribute__((always_inline)) void phases(const float *s, vf ph[6]) {
+    vf a0 = vload(s), a1 = vload(s + 8), a2 = vload(s + 16), a3 = vload(s + 24);
+    vf lo01 = __builtin_shufflevector(a0, a1, 0, 4, 8, 12, 1, 5, 9, 13);
+    vf hi01 = __builtin_shufflevector(a2, a3, 0, 4, 8, 12, 1, 5, 9, 13);
+    vf lo23 = __builtin_shufflevector(a0, a1, 2, 6, 10, 14, 3, 7, 11, 15);
+    vf hi23 = __builtin_shufflevector(a2, a3, 2, 6, 10, 14, 3, 7, 11, 15);
+    ph[0] = __builtin_shufflevector(lo01, hi01, 0, 1, 2, 3, 8, 9, 10, 11);
+    ph[1] = __builtin_shufflevector(lo01, hi01, 4, 5, 6, 7, 12, 13, 14, 15);
+    ph[2] = __builtin_shufflevector(lo23, hi23, 0, 1, 2, 3, 8, 9, 10, 11);
+    ph[3] = __builtin_shufflevector(lo23, hi23, 4, 5, 6, 7, 12, 13, 14, 15);
+    vf b0 = vload(s + 4), b1 = vload(s + 12), b2 = vload(s + 20), b3 = vload(s + 28);
+    vf lo = __builtin_shufflevector(b0, b1, 0, 4, 8, 12, 1, 5, 9, 13);
+    vf hi = __builtin_shufflevector(b2, b3, 0, 4, 8, 12, 1, 5, 9, 13);
+    ph[4] = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 8, 9, 10, 11);
+    ph[5] = __builtin_shufflevector(lo, hi, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
+/* The inverse for output rows: row[4 i + k] = o[k][i], 32 floats. */
+static inline __attribute__((always_inline)) void interleave4(const vf o[4], float *row) {
+    vf x01 = __builtin_shufflevector(o[0], o[1], 0, 8, 1, 9, 2, 10, 3, 11);
+    vf x23 = __builtin_shufflevector(o[2], o[3], 0, 8, 1, 9, 2, 10, 3, 11);
+    vf y01 = __builtin_shufflevector(o[0], o[1], 4, 12, 5, 13, 6, 14, 7, 15);
+    vf y23 = __builtin_shufflevector(o[2], o[3], 4, 12, 5, 13, 6, 14, 7, 15);
+    vstore(row, __builtin_shufflevector(x01, x23, 0, 1, 8, 9, 2, 3, 10, 11));
+    vstore(row + 8, __builtin_shufflevector(x01, x23, 4, 5, 12, 13, 6, 7, 14, 15));
+    vstore(row + 16, __builtin_shufflevector(y01, y23, 0, 1, 8, 9, 2, 3, 10, 11));
+    vstore(row + 24, __builtin_shufflevector(y01, y23, 4, 5, 12, 13, 6, 7, 14, 15));
+}
+
+/* One block: tiles [q0, q1) of image x (flat tile index ty * tiles_w +
+ * tx); V and M hold column t - q0 for tile t, rows `ld` = q1 - q0 apart. */
+typedef struct wino_job {
+    const ck_conv2d *p;
+    const wino_geom *g;
+    const float *u, *x, *bias;
+    const ck_activation *act;    /* NULL: none */
+    float *y, *v, *m;
+    int64_t q0, q1, ld, split;   /* split: tiles per sub-block (sub-block mode) */
+} wino_job;
+
+/* Tiles in the chunk that starts at tile t: eight, or the fewer left in
+ * its tile row or before t1. */
+static inline int64_t chunk_len(const wino_geom *g, int64_t t, int64_t t1) {
+    int64_t n = g->tiles_w - t % g->tiles_w;
+    if (n > t1 - t) n = t1 - t;
+    return n < CHUNK ? n : CHUNK;
+}
+
+/* Input channels [c0, c1), tiles [t0, t1) into V. The bodies of both
+ * transforms are always_inline functions called from a CK_MULTIVERSION
+ * wrapper: clang refuses to pass a vf by value from a function with AVX
+ * (the x86-64-v3 clone) to one without, even an always_inline one, unless
+ * the caller carries no target features of its own. */
+static inline __attribute__((always_inline))
+void input_body(const wino_job *j, int64_t c0, int64_t c1, int64_t t0, int64_t t1) {
+    const ck_conv2d *p = j->p;
+    const wino_geom *g = j->g;
+    int64_t plane = (int64_t)p->h_in * p->w_in, vp = (int64_t)p->c_in * j->ld;
+    float buf[6][40];
+    for (int64_t c = c0; c < c1; c++) {
+        const float *xc = j->x + c * plane;
+        float *vc = j->v + c * j->ld;
+        for (int64_t t_ = t0, n; t_ < t1; t_ += n) {
+            int64_t ty = t_ / g->tiles_w, tx = t_ % g->tiles_w;
+            n = chunk_len(g, t_, t1);
+            /* A chunk reads 36 columns from iw0 on each of its six rows:
+             * straight from x when they are all inside, else through buf
+             * with the padding as real zeros. */
+            int64_t ih0 = ty * TILE - p->pad_top, iw0 = tx * TILE - p->pad_left;
+            int inside = ih0 >= 0 && ih0 + 6 <= p->h_in && iw0 >= 0 && iw0 + 36 <= p->w_in;
+            vf t[6][6];
+            for (int r = 0; r < 6; r++) {
+                const float *src;
+                if (inside) {
+                    src = xc + (ih0 + r) * p->w_in + iw0;
+                } else {
+                    memset(buf[r], 0, sizeof buf[r]);
+                    int64_t ih = ih0 + r, a = iw0 < 0 ? -iw0 : 0, b = p->w_in - iw0 < 36 ? p->w_in - iw0 : 36;
+                    if (ih >= 0 && ih < p->h_in && b > a) copy_short(buf[r] + a, xc + ih * p->w_in + iw0 + a, b - a);
+                    src = buf[r];
+                }
+                vf ph[6];
+                phases(src, ph);
+                bt6(ph[0], ph[1], ph[2], ph[3], ph[4], ph[5], t[r]);
+            }
+            float *dst = vc + (t_ - j->q0);
+            for (int k = 0; k < 6; k++) {
+                vf o[6];
+                bt6(t[0][k], t[1][k], t[2][k], t[3][k], t[4][k], t[5][k], o);
+                for (int i = 0; i < 6; i++) {
+                    float *at = dst + (i * 6 + k) * vp;
+                    if (n == CHUNK) vstore(at, o[i]);
+                    else memcpy(at, &o[i], (size_t)n * sizeof(float));
+                }
+            }
+        }
+    }
+}
+
+CK_MULTIVERSION
+static void input_transform(const wino_job *j, int64_t c0, int64_t c1, int64_t t0, int64_t t1) {
+    input_body(j, c0, c1, t0, t1);
+}
+
+/* M[p] = U[p] V[p] for points [p0, p1), tiles [t0, t1). */
+static void multiply(const wino_job *j, int64_t p0, int64_t p1, int64_t t0, int64_t t1) {
+    const ck_conv2d *p = j->p;
+    int64_t up = (int64_t)p->c_out * p->c_in, vp = (int64_t)p->c_in * j->ld, mp = (int64_t)p->c_out * j->ld;
+    for (int64_t pt = p0; pt < p1; pt++)
+        ck_gemm_threads(0, 0, p->c_out, (int32_t)(t1 - t0), p->c_in, 1.0f, j->u + pt * up, p->c_in,
+                        j->v + pt * vp + (t0 - j->q0), (int32_t)j->ld, 0.0f, j->m + pt * mp + (t0 - j->q0),
+                        (int32_t)j->ld, 1);
+}
+
+/* Output channels [o0, o1), tiles [t0, t1) from M into y, with bias and
+ * activation on the way: the four output rows of a chunk are assembled
+ * in `rows`, activated in one call while in L1, then copied out. */
+static inline __attribute__((always_inline))
+void output_body(const wino_job *j, int64_t o0, int64_t o1, int64_t t0, int64_t t1) {
+    const ck_conv2d *p = j->p;
+    const wino_geom *g = j->g;
+    int64_t plane = (int64_t)g->h_out * g->w_out, mp = (int64_t)p->c_out * j->ld;
+    float rows[TILE][TILE * CHUNK];
+    for (int64_t co = o0; co < o1; co++) {
+        const float *mc = j->m + co * j->ld;
+        float *yc = j->y + co * plane;
+        vf bias = (vf){0} + (j->bias ? j->bias[co] : 0.0f);
+        for (int64_t t_ = t0, n; t_ < t1; t_ += n) {
+            int64_t ty = t_ / g->tiles_w, tx = t_ % g->tiles_w;
+            n = chunk_len(g, t_, t1);
+            const float *src = mc + (t_ - j->q0);
+            vf s[4][6];   /* A^T M, columns k */
+            for (int k = 0; k < 6; k++) {
+                vf mv[6];
+                for (int i = 0; i < 6; i++) {
+                    if (n == CHUNK) {
+                        mv[i] = vload(src + (i * 6 + k) * mp);
+                    } else {
+                        mv[i] = (vf){0};
+                        memcpy(&mv[i], src + (i * 6 + k) * mp, (size_t)n * sizeof(float));
+                    }
+                }
+                vf o[4];
+                at6(mv[0], mv[1], mv[2], mv[3], mv[4], mv[5], o);
+                for (int i = 0; i < 4; i++) s[i][k] = o[i];
+            }
+            for (int i = 0; i < 4; i++) {
+                vf o[4];
+                at6(s[i][0], s[i][1], s[i][2], s[i][3], s[i][4], s[i][5], o);
+                for (int k = 0; k < 4; k++) o[k] += bias;
+                interleave4(o, rows[i]);
+            }
+            if (j->act) (void)ck_act_forward(j->act, rows[0], rows[0], TILE * TILE * CHUNK);
+            int64_t oh0 = ty * TILE, ow0 = tx * TILE;
+            int64_t w = g->w_out - ow0 < TILE * n ? g->w_out - ow0 : TILE * n;
+            for (int i = 0; i < TILE && oh0 + i < g->h_out; i++) copy_short(yc + (oh0 + i) * g->w_out + ow0, rows[i], w);
+        }
+    }
+}
+
+CK_MULTIVERSION
+static void output_transform(const wino_job *j, int64_t o0, int64_t o1, int64_t t0, int64_t t1) {
+    output_body(j, o0, o1, t0, t1);
+}
+
+/* Sub-block mode: item b is tiles [q0 + b * split, ...), start to end. */
+static void sub_block_items(void *ctx, int64_t first, int64_t end) {
+    const wino_job *j = ctx;
+    for (int64_t b = first; b < end; b++) {
+        int64_t t0 = j->q0 + b * j->split, t1 = t0 + j->split < j->q1 ? t0 + j->split : j->q1;
+        input_transform(j, 0, j->p->c_in, t0, t1);
+        multiply(j, 0, P, t0, t1);
+        output_transform(j, 0, j->p->c_out, t0, t1);
+    }
+}
+
+/* Phase mode: one item per input channel, point, or output channel. */
+static void input_items(void *ctx, int64_t b, int64_t e) {
+    const wino_job *j = ctx;
+    input_transform(j, b, e, j->q0, j->q1);
+}
+
+static void multiply_items(void *ctx, int64_t b, int64_t e) {
+    const wino_job *j = ctx;
+    multiply(j, b, e, j->q0, j->q1);
+}
+
+static void output_items(void *ctx, int64_t b, int64_t e) {
+    const wino_job *j = ctx;
+    output_transform(j, b, e, j->q0, j->q1);
+}
+
+ck_status ck_winograd_forward(const ck_conv2d *p, const float *u, const float *x, const float *bias,
+                              const ck_activation *act, float *y, float *scratch, size_t scratch_floats) {
+    if (!p || !u || !x || !y) return CK_ERR_NULL;
+    ck_conv_geom cg;
+    ck_status s = ck_conv_geometry(p, &cg);
+    if (s != CK_OK) return s;
+    wino_geom g;
+    if (!wino_geometry(p, &g)) return CK_ERR_ARGUMENT;
+    size_t need = (size_t)(P * (int64_t)(p->c_in + p->c_out) * g.block);
+    if (!scratch) return CK_ERR_NULL;
+    if (scratch_floats < need) return CK_ERR_SCRATCH;
+    if (act) {
+        /* A bad activation is refused before y is written. */
+        float probe = 0.0f;
+        s = ck_act_forward(act, &probe, &probe, 1);
+        if (s != CK_OK) return s;
+        if (act->kind == CK_ACT_NONE) act = NULL;
+    }
+    int64_t x_img = (int64_t)p->c_in * p->h_in * p->w_in, y_img = (int64_t)p->c_out * g.h_out * g.w_out;
+    int threads = ck_threads();
+    for (int32_t n = 0; n < p->n; n++) {
+        for (int64_t q0 = 0; q0 < g.tiles; q0 += g.block) {
+            int64_t q1 = q0 + g.block < g.tiles ? q0 + g.block : g.tiles, len = q1 - q0;
+            wino_job j = {p, &g, u, x + n * x_img, bias, act, y + n * y_img, scratch,
+                          scratch + P * (int64_t)p->c_in * len, q0, q1, len, len};
+            int t = (int64_t)P * p->c_out * p->c_in * len < PAR_MACS ? 1 : threads;
+            if (t < 2 || len >= (int64_t)SPLIT_MIN * t) {
+                int64_t items = t < 2 ? 1 : (len / SPLIT_MIN < 2 * t ? len / SPLIT_MIN : 2 * t);
+                j.split = (len + items - 1) / items;
+                ck_parallel_for(sub_block_items, &j, (len + j.split - 1) / j.split, t);
+                continue;
+            }
+            ck_parallel_for(input_items, &j, p->c_in, t);
+            ck_parallel_for(multiply_items, &j, P, t);
+            ck_parallel_for(output_items, &j, p->c_out, t);
+        }
+    }
+    return CK_OK;
+}

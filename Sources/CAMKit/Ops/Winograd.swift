@@ -1,0 +1,72 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CCAMKernels
+import Synchronization
+
+/// When a Conv runs as Winograd F(4x4, 3x3) (winograd.c), and the
+/// transformed weights it runs from.
+///
+/// Winograd's results differ from im2col's by about 1e-6 of the outputs'
+/// magnitude (im2col's by about 1e-7), well inside the fixtures' 1e-4.
+/// But a backward pass decides at each ReLU whether the gradient passes,
+/// and for backprop saliency, whose maps are sparse, those flips moved 10
+/// of 600 boxes of the Digits-WSOL reference (EvalTests allow 6). So a Conv
+/// whose output a plan exposes (the tail behind a CAM target, the whole
+/// network for saliency, dumped tensors) keeps im2col: plain forwards and
+/// the layers before a CAM target are where the time goes anyway.
+enum Winograd {
+    /// CAMKIT_WINOGRAD=0 turns the path off: the before/after switch for
+    /// benchmarks, not an option anyone needs otherwise.
+    static let enabled: Bool = {
+        guard let s = getenv("CAMKIT_WINOGRAD") else { return true }
+        return String(cString: s) != "0"
+    }()
+
+    /// Whether Winograd beats im2col + GEMM on this geometry, from
+    /// bench/kernels.c's table (ResNet-18 and VGG-16 layers, one thread):
+    /// 2.1-2.8x from 28x28 up with 64 channels or more, 1.2-1.3x at 14x14
+    /// (16 tiles), but 0.6x at 7x7, where four tiles cannot pay for reading
+    /// U (four times the weights) from memory, and 0.75x for VGG's
+    /// 3-channel first layer, where the transforms outweigh the GEMMs.
+    static func pays(_ p: ck_conv2d, hOut: Int32, wOut: Int32) -> Bool {
+        p.c_in >= 16 && p.c_out >= 16 && Int(hOut) * Int(wOut) >= 144
+    }
+
+    /// U for the weights `w` of value `id` (ck_winograd_transform_weights),
+    /// from `cache` when another plan of the same model made it already.
+    static func weights(_ p: ck_conv2d, id: Int, _ w: [Float], cache: WinogradCache?) -> [Float]? {
+        if let u = cache?.lookup(id: id, weights: w) { return u }
+        var p = p
+        var u = [Float](repeating: 0, count: ck_winograd_weight_floats(&p))
+        let status = u.withUnsafeMutableBufferPointer { ck_winograd_transform_weights(&p, w, $0.baseAddress) }
+        guard status == CK_OK else { return nil }
+        cache?.store(id: id, weights: w, u: u)
+        return u
+    }
+}
+
+/// The transformed weights of one model, shared by its plans: every batch
+/// size and every set of exposed values gets its own plan, and U is four
+/// times the 3x3 weights (235 MB for VGG-16), so each plan transforming
+/// its own would multiply that. Keyed by the weight's value id, and the
+/// weights kept beside U: a hit needs the same weights, which is one
+/// pointer comparison when the plans share the constant's storage (they do).
+final class WinogradCache: Sendable {
+    private struct Entry { var weights: [Float]; var u: [Float] }
+    private let entries = Mutex<[Int: Entry]>([:])
+
+    func lookup(id: Int, weights: [Float]) -> [Float]? {
+        guard let e = entries.withLock({ $0[id] }) else { return nil }
+        let same = e.weights.withUnsafeBufferPointer { a in
+            weights.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress && a.count == b.count }
+        }
+        return same || e.weights == weights ? e.u : nil
+    }
+
+    func store(id: Int, weights: [Float], u: [Float]) {
+        entries.withLock { $0[id] = Entry(weights: weights, u: u) }
+    }
+}

@@ -1,0 +1,170 @@
+/* test_winograd.c: the Winograd F(4x4, 3x3) path against a direct
+ * convolution written here from the definition (not the library's im2col
+ * path), over sizes that leave partial tiles, asymmetric pads, batches,
+ * bias, activations and thread counts; then its argument checks. */
+#include <string.h>
+
+#include "cam_kernels.h"
+#include "check.h"
+
+/* y = act(conv(x, w) + bias) in double, 3x3, stride 1, groups 1. */
+static void ref_conv(const ck_conv2d *p, int ho, int wo, const float *x, const float *w, const float *bias,
+                     const ck_activation *act, double *y, double *pre_max) {
+    *pre_max = 0;
+    for (int n = 0; n < p->n; n++)
+        for (int co = 0; co < p->c_out; co++)
+            for (int oh = 0; oh < ho; oh++)
+                for (int ow = 0; ow < wo; ow++) {
+                    double s = bias ? bias[co] : 0;
+                    for (int ci = 0; ci < p->c_in; ci++)
+                        for (int kh = 0; kh < 3; kh++)
+                            for (int kw = 0; kw < 3; kw++) {
+                                int ih = oh - p->pad_top + kh, iw = ow - p->pad_left + kw;
+                                if (ih < 0 || ih >= p->h_in || iw < 0 || iw >= p->w_in) continue;
+                                s += (double)x[(((int64_t)n * p->c_in + ci) * p->h_in + ih) * p->w_in + iw] *
+                                     w[((co * p->c_in + ci) * 3 + kh) * 3 + kw];
+                            }
+                    *pre_max = fmax(*pre_max, fabs(s));
+                    if (act && act->kind == CK_ACT_RELU) s = s > 0 ? s : 0;
+                    if (act && act->kind == CK_ACT_CLIP) s = fmin(fmax(s, act->alpha), act->beta);
+                    y[(((int64_t)n * p->c_out + co) * ho + oh) * wo + ow] = s;
+                }
+}
+
+static ck_conv2d conv3x3(int n, int c_in, int h, int w, int c_out, int pt, int pl, int pb, int pr) {
+    ck_conv2d p = {n, c_in, h, w, c_out, 3, 3, 1, 1, 1, 1, pt, pl, pb, pr, 1};
+    return p;
+}
+
+/* Worst error seen, absolute and as a fraction of its tolerance. */
+static double worst_abs, worst_ratio, worst_rel;
+static int cases;
+
+/* One geometry, with and without bias by `variant`, activation by
+ * variant too, on 1 and 2 threads. */
+static void check_case(ck_conv2d p, int variant) {
+    int32_t ho, wo;
+    if (ck_conv2d_output_size(&p, &ho, &wo) != CK_OK) return;
+    CHECK(ck_winograd_applies(&p), "applies to n%d %dx%d pads %d %d %d %d", p.n, p.h_in, p.w_in, p.pad_top,
+          p.pad_left, p.pad_bottom, p.pad_right);
+    int64_t nx = (int64_t)p.n * p.c_in * p.h_in * p.w_in, ny = (int64_t)p.n * p.c_out * ho * wo;
+    float *x = check_random(nx, -1, 1), *w = check_random((int64_t)p.c_out * p.c_in * 9, -1, 1);
+    float *bias = variant & 1 ? check_random(p.c_out, -1, 1) : NULL;
+    const ck_activation acts[] = {{CK_ACT_NONE, 0, 0}, {CK_ACT_RELU, 0, 0}, {CK_ACT_CLIP, -0.5f, 0.75f}};
+    const ck_activation *act = variant % 3 == 0 ? NULL : &acts[variant % 3];
+    size_t uf = ck_winograd_weight_floats(&p), sf = ck_winograd_scratch_floats(&p);
+    CHECK(uf == (size_t)36 * p.c_out * p.c_in, "weight floats %zu", uf);
+    float *u = check_zeros((int64_t)uf), *scratch = check_random((int64_t)sf, -1, 1);
+    CHECK(ck_winograd_transform_weights(&p, w, u) == CK_OK, "transform");
+    double *ref = malloc(sizeof(double) * (size_t)ny);
+    double pre_max;
+    ref_conv(&p, ho, wo, x, w, bias, act, ref, &pre_max);
+    double scale = 1;
+    for (int64_t i = 0; i < ny; i++) scale = fmax(scale, fabs(ref[i]));
+    /* float32 with transform coefficients up to 8: a few ulps of the
+     * largest output per sqrt(terms). */
+    double tol = 1e-5 * scale * sqrt(p.c_in * 9.0);
+    for (int threads = 1; threads <= 2; threads++) {
+        ck_set_threads(threads);
+        float *y = check_random(ny, 100, 200);   /* every output must be overwritten */
+        ck_status s = ck_winograd_forward(&p, u, x, bias, act, y, scratch, sf);
+        double err = 0;
+        for (int64_t i = 0; i < ny; i++) {
+            double d = fabs((double)y[i] - ref[i]);
+            if (d != d) d = INFINITY;
+            err = fmax(err, d);
+        }
+        CHECK(s == CK_OK && err <= tol, "n%d c%d->%d %dx%d pads %d %d %d %d variant %d threads %d: status %d, "
+              "error %g > %g", p.n, p.c_in, p.c_out, p.h_in, p.w_in, p.pad_top, p.pad_left, p.pad_bottom,
+              p.pad_right, variant, threads, (int)s, err, tol);
+        worst_abs = fmax(worst_abs, err);
+        worst_ratio = fmax(worst_ratio, err / tol);
+        worst_rel = fmax(worst_rel, err / fmax(1, pre_max));
+        free(y);
+    }
+    ck_set_threads(0);
+    cases++;
+    free(x); free(w); free(bias); free(u); free(scratch); free(ref);
+}
+
+static void test_geometries(void) {
+    check_seed(43);
+    const int sizes[][2] = {{1, 1}, {2, 3}, {5, 7}, {13, 13}, {56, 56}};
+    const int pads[][4] = {{0, 0, 0, 0}, {1, 1, 1, 1}, {2, 2, 2, 2}, {0, 1, 2, 1}, {2, 0, 1, 2}, {1, 2, 0, 0}};
+    const int chans[][2] = {{1, 1}, {3, 17}, {17, 3}, {64, 64}, {17, 64}, {64, 1}};
+    int variant = 0;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (size_t q = 0; q < sizeof pads / sizeof pads[0]; q++)
+            for (size_t c = 0; c < sizeof chans / sizeof chans[0]; c++)
+                for (int n = 1; n <= 3; n += 2) {
+                    /* Keep the double reference cheap: the big products once each. */
+                    int64_t macs = (int64_t)n * sizes[s][0] * sizes[s][1] * chans[c][0] * chans[c][1] * 9;
+                    if (macs > 4000000 && (n > 1 || q > 1 || c != 3)) continue;
+                    const int *pd = pads[q];
+                    check_case(conv3x3(n, chans[c][0], sizes[s][0], sizes[s][1], chans[c][1], pd[0], pd[1], pd[2], pd[3]),
+                               variant++);
+                }
+    /* More tiles than one block holds (3 + 17 channels: 2912 tiles a
+     * block), and every variant on the ResNet shape. */
+    check_case(conv3x3(1, 3, 222, 222, 17, 1, 1, 1, 1), 1);
+    check_case(conv3x3(2, 3, 230, 221, 17, 2, 0, 1, 2), 2);
+    for (int v = 0; v < 6; v++) check_case(conv3x3(1, 64, 14, 14, 64, 1, 1, 1, 1), v);
+}
+
+static void test_arguments(void) {
+    ck_conv2d p = conv3x3(1, 4, 9, 9, 5, 1, 1, 1, 1);
+    int32_t ho = 9, wo = 9;
+    size_t uf = ck_winograd_weight_floats(&p), sf = ck_winograd_scratch_floats(&p);
+    float *x = check_random(4 * 81, -1, 1), *w = check_random(5 * 4 * 9, -1, 1), *u = check_zeros((int64_t)uf);
+    float *scratch = check_zeros((int64_t)sf), *y = check_zeros(5 * ho * wo);
+    CHECK(uf == 36 * 20 && sf > 0, "sizes %zu %zu", uf, sf);
+    CHECK(ck_winograd_transform_weights(&p, w, u) == CK_OK, "transform");
+    CHECK(ck_winograd_transform_weights(NULL, w, u) == CK_ERR_NULL, "NULL p");
+    CHECK(ck_winograd_transform_weights(&p, NULL, u) == CK_ERR_NULL, "NULL w");
+    CHECK(ck_winograd_transform_weights(&p, w, NULL) == CK_ERR_NULL, "NULL u");
+    CHECK(ck_winograd_forward(NULL, u, x, NULL, NULL, y, scratch, sf) == CK_ERR_NULL, "NULL p");
+    CHECK(ck_winograd_forward(&p, NULL, x, NULL, NULL, y, scratch, sf) == CK_ERR_NULL, "NULL u");
+    CHECK(ck_winograd_forward(&p, u, NULL, NULL, NULL, y, scratch, sf) == CK_ERR_NULL, "NULL x");
+    CHECK(ck_winograd_forward(&p, u, x, NULL, NULL, NULL, scratch, sf) == CK_ERR_NULL, "NULL y");
+    CHECK(ck_winograd_forward(&p, u, x, NULL, NULL, y, NULL, sf) == CK_ERR_NULL, "NULL scratch");
+    CHECK(ck_winograd_forward(&p, u, x, NULL, NULL, y, scratch, sf - 1) == CK_ERR_SCRATCH, "scratch too small");
+    const ck_activation bad = {CK_ACT_CLIP, 1.0f, -1.0f}, unknown = {(ck_act_kind)99, 0, 0};
+    CHECK(ck_winograd_forward(&p, u, x, NULL, &bad, y, scratch, sf) == CK_ERR_ARGUMENT, "Clip min > max");
+    CHECK(ck_winograd_forward(&p, u, x, NULL, &unknown, y, scratch, sf) == CK_ERR_ARGUMENT, "unknown activation");
+    int untouched = 1;
+    for (int i = 0; i < 5 * ho * wo; i++) untouched &= y[i] == 0.0f;
+    CHECK(untouched, "y written by a refused call");
+    CHECK(ck_winograd_applies(NULL) == 0, "applies(NULL)");
+
+    /* Geometries the path does not take: refused, sizes 0. */
+    ck_conv2d no[8];
+    for (int i = 0; i < 8; i++) no[i] = p;
+    no[0].stride_h = 2;
+    no[1].stride_w = 2;
+    no[2].dil_w = 2;
+    no[3].k_h = no[3].k_w = 5;
+    no[4].groups = 2;                     /* 4 and 5 channels: not a divisor of 5 anyway */
+    no[4].c_out = 6;
+    no[5].pad_top = 3;
+    no[6].pad_right = 3;
+    no[7].k_w = 1;
+    for (int i = 0; i < 8; i++) {
+        CHECK(!ck_winograd_applies(&no[i]), "case %d applies", i);
+        CHECK(ck_winograd_weight_floats(&no[i]) == 0 && ck_winograd_scratch_floats(&no[i]) == 0, "case %d sizes", i);
+        CHECK(ck_winograd_transform_weights(&no[i], w, u) == CK_ERR_ARGUMENT, "case %d transform", i);
+        CHECK(ck_winograd_forward(&no[i], u, x, NULL, NULL, y, scratch, sf) == CK_ERR_ARGUMENT, "case %d forward", i);
+    }
+    /* An invalid geometry is a size error, as for ck_conv2d_forward. */
+    ck_conv2d empty = conv3x3(1, 4, 1, 1, 5, 0, 0, 0, 0);
+    CHECK(!ck_winograd_applies(&empty), "1x1 input without padding applies");
+    CHECK(ck_winograd_forward(&empty, u, x, NULL, NULL, y, scratch, sf) == CK_ERR_SIZE, "empty output");
+    free(x); free(w); free(u); free(scratch); free(y);
+}
+
+int main(void) {
+    test_geometries();
+    test_arguments();
+    printf("%d geometries; worst error %.3g absolute, %.3g relative to max(1, max|y before the activation|), %.3f of its tolerance\n",
+           cases, worst_abs, worst_rel, worst_ratio);
+    return check_report("test_winograd");
+}
