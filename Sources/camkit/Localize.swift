@@ -196,7 +196,7 @@ func collectImages(_ inputs: [String]) throws(CAMError) -> [String] {
 }
 
 /// Runs `work` on every file, on both cores when there are several (one
-/// image per thread, single-threaded BLAS), printing each result in input
+/// image per thread, each with single-threaded kernels), printing each result in input
 /// order as soon as it and its predecessors are done, errors as one line on
 /// stderr each. A progress bar goes to stderr when it is a terminal.
 /// Returns whether any file failed.
@@ -204,7 +204,9 @@ func process(_ files: [String], model: CAMModel, work: @Sendable @escaping (Stri
     struct State { var next = 0; var printed = 0; var done = 0; var failed = false; var outputs: [Int: Result<String, CAMError>] = [:] }
     let state = Mutex(State())
     let workers = files.count > 1 ? min(2, ProcessInfo.processInfo.activeProcessorCount) : 1
-    if workers > 1 { Runtime.setThreads(1) }
+    // One image per worker, each worker's kernels on its own thread only
+    // (the limit is per calling thread, so the process-wide setting stays).
+    let kernelThreads = workers > 1 ? 1 : 0
     let progress = files.count > 1 && isatty(2) != 0
     DispatchQueue.concurrentPerform(iterations: workers) { _ in
         while true {
@@ -215,7 +217,9 @@ func process(_ files: [String], model: CAMModel, work: @Sendable @escaping (Stri
             }
             guard let index else { return }
             let outcome: Result<String, CAMError>
-            do throws(CAMError) { outcome = .success(try work(files[index])) } catch { outcome = .failure(error) }
+            do throws(CAMError) {
+                outcome = .success(try Runtime.withThreads(kernelThreads) { () throws(CAMError) in try work(files[index]) })
+            } catch { outcome = .failure(error) }
             state.withLock { s in
                 s.outputs[index] = outcome
                 s.done += 1
