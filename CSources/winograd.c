@@ -94,30 +94,44 @@ size_t ck_winograd_scratch_floats(const ck_conv2d *p) {
 
 /* ---- weights ------------------------------------------------------------- */
 
-/* G (6x3) times a column of three; in double, since it is done once. */
-static void g_times(double g0, double g1, double g2, double out[6]) {
-    out[0] = g0 / 4;
-    out[1] = -(g0 + g1 + g2) / 6;
-    out[2] = -(g0 - g1 + g2) / 6;
-    out[3] = g0 / 24 + g1 / 12 + g2 / 6;
-    out[4] = g0 / 24 - g1 / 12 + g2 / 6;
+/* G (6x3) times a column of three, in double. Multiplied by reciprocals
+ * rather than divided: twice as fast, and the difference is far below the
+ * float U is stored in. */
+static inline void g_times(double g0, double g1, double g2, double out[6]) {
+    const double sixth = 1.0 / 6, twelfth = 1.0 / 12, twentyfourth = 1.0 / 24;
+    out[0] = g0 * 0.25;
+    out[1] = -(g0 + g1 + g2) * sixth;
+    out[2] = -(g0 - g1 + g2) * sixth;
+    out[3] = g0 * twentyfourth + g1 * twelfth + g2 * sixth;
+    out[4] = g0 * twentyfourth - g1 * twelfth + g2 * sixth;
     out[5] = g2;
 }
 
 ck_status ck_winograd_transform_weights(const ck_conv2d *p, const float *w, float *u) {
     if (!p || !w || !u) return CK_ERR_NULL;
     if (!ck_winograd_applies(p)) return CK_ERR_ARGUMENT;
-    /* U[p][co][ci]: each point's c_out x c_in matrix is the GEMM's A. */
+    /* U[p][co][ci]: each point's c_out x c_in matrix is the GEMM's A. The
+     * 36 points of a run of input channels go to a small buffer first and
+     * then out as 36 contiguous rows: written straight to U, the 36
+     * streams sit a multiple of 4 KiB apart for power-of-two channel
+     * counts, share one set of the L1 cache, and the transform ran at
+     * 170 ns per kernel (about 70 ms of ResNet-50's load). */
+    enum { RUN = 64 };
+    float buf[P][RUN];
     int64_t plane = (int64_t)p->c_out * p->c_in;
     for (int32_t co = 0; co < p->c_out; co++) {
-        for (int32_t ci = 0; ci < p->c_in; ci++) {
-            const float *g = w + ((int64_t)co * p->c_in + ci) * 9;
-            double cols[3][6], t[6];
-            for (int k = 0; k < 3; k++) g_times(g[k], g[3 + k], g[6 + k], cols[k]);  /* G g, column k */
-            for (int i = 0; i < 6; i++) {
-                g_times(cols[0][i], cols[1][i], cols[2][i], t);                     /* row i of (G g) G^T */
-                for (int j = 0; j < 6; j++) u[(i * 6 + j) * plane + (int64_t)co * p->c_in + ci] = (float)t[j];
+        for (int32_t c0 = 0; c0 < p->c_in; c0 += RUN) {
+            int32_t run = p->c_in - c0 < RUN ? p->c_in - c0 : RUN;
+            for (int32_t r = 0; r < run; r++) {
+                const float *g = w + ((int64_t)co * p->c_in + c0 + r) * 9;
+                double cols[3][6], t[6];
+                for (int k = 0; k < 3; k++) g_times(g[k], g[3 + k], g[6 + k], cols[k]);  /* G g, column k */
+                for (int i = 0; i < 6; i++) {
+                    g_times(cols[0][i], cols[1][i], cols[2][i], t);                     /* row i of (G g) G^T */
+                    for (int j = 0; j < 6; j++) buf[i * 6 + j][r] = (float)t[j];
+                }
             }
+            for (int q = 0; q < P; q++) memcpy(u + q * plane + (int64_t)co * p->c_in + c0, buf[q], (size_t)run * sizeof(float));
         }
     }
     return CK_OK;
