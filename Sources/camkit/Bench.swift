@@ -13,7 +13,7 @@ struct Bench: ParsableCommand {
         input of the model's shape with batch --batch (a CAM method localizes the top-1 class \
         of each image). Prints load time, latency (median, min, \
         max), throughput and peak resident memory. Compare with a peer on the same file in the \
-        same run with bench/forward.py.
+        same run with bench/compare.py.
         """
     )
 
