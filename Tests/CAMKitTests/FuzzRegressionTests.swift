@@ -31,6 +31,11 @@ import Testing
         #expect(!error.message.isEmpty, "\(input): an error without a message", sourceLocation: sourceLocation)
     }
 
+    /// The limits the model fuzzers load with (fuzz/onnx_loader.swift,
+    /// fuzz/localize_tensor.c): a lower tensor limit, so that refusals are
+    /// quick under ASan.
+    static let fuzzLimits = Limits(tensorElements: 1 << 22)
+
     @Test func everyTargetHasItsInputs() {
         // The directories exist once a fuzzer has found something; the
         // ONNX loader has.
@@ -43,7 +48,7 @@ import Testing
     func onnxLoader(_ input: String) throws {
         let data = try bytes(input)
         do {
-            let model = try CAMModel(data: data, name: input)
+            let model = try CAMModel(data: data, name: input, limits: Self.fuzzLimits)
             let shape = try model.defaultInputShape(batch: 1)
             guard shape.reduce(1, *) <= 4096 else { return }
             let total = try model.tensors().reduce(0) { $0 + $1.shape.reduce(1, *) }
@@ -79,7 +84,7 @@ import Testing
     /// (free height and width, 16 x 16 given at load).
     static let localizeModels: [CAMModel] = ["small_resnet", "small_mobilenet", "small_vgg"].compactMap {
         try? CAMModel(contentsOf: root.deletingLastPathComponent().appendingPathComponent("models/\($0).onnx"),
-                      inputSize: (height: 16, width: 16))
+                      inputSize: (height: 16, width: 16), limits: fuzzLimits)
     }
     static let localizeLayers = [
         ["input", "r1", "sum", "features", "logits", "/nonexistent"],
