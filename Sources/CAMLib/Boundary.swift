@@ -70,11 +70,12 @@ func release<T: AnyObject>(_ handle: OpaquePointer, as type: T.Type) {
 }
 
 /// Reads an options struct whose first field is `struct_size`, refusing a
-/// size this library does not know before reading anything else.
+/// size this library does not know before reading anything else. C's
+/// sizeof is Swift's stride (it counts tail padding; size does not).
 func readOptions<T>(_ pointer: UnsafePointer<T>, name: String) throws(CAMError) -> T {
     let size = UnsafeRawPointer(pointer).loadUnaligned(as: UInt32.self)
-    guard size == MemoryLayout<T>.size else {
-        throw argument("\(name).struct_size is \(size), but this library (camkit \(CAM_VERSION_STRING)) expects \(MemoryLayout<T>.size); call \(name)_init and build against this version's cam.h")
+    guard size == MemoryLayout<T>.stride else {
+        throw argument("\(name).struct_size is \(size), but this library (camkit \(CAM_VERSION_STRING)) expects \(MemoryLayout<T>.stride); call \(name)_init and build against this version's cam.h")
     }
     return pointer.pointee
 }

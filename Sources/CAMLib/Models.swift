@@ -24,7 +24,7 @@ final class ModelBox: Sendable {
 @c @implementation
 public func cam_options_init(_ opts: UnsafeMutablePointer<cam_options>?) {
     guard let opts else { return }
-    opts.pointee = cam_options(struct_size: UInt32(MemoryLayout<cam_options>.size), method: CAM_METHOD_GRADCAM,
+    opts.pointee = cam_options(struct_size: UInt32(MemoryLayout<cam_options>.stride), method: CAM_METHOD_GRADCAM,
                                top_k: 5, class_index: -1, threshold: 0.2, target_layer: nil)
 }
 
@@ -32,7 +32,7 @@ public func cam_options_init(_ opts: UnsafeMutablePointer<cam_options>?) {
 public func cam_model_options_init(_ opts: UnsafeMutablePointer<cam_model_options>?) {
     guard let opts else { return }
     let mean = Preprocessing.imageNetMean, std = Preprocessing.imageNetStd
-    opts.pointee = cam_model_options(struct_size: UInt32(MemoryLayout<cam_model_options>.size),
+    opts.pointee = cam_model_options(struct_size: UInt32(MemoryLayout<cam_model_options>.stride),
                                      input_width: 0, input_height: 0,
                                      mean: (mean[0], mean[1], mean[2]), std: (std[0], std[1], std[2]),
                                      resize: CAM_RESIZE_STRETCH, threads: 0, max_nodes: 0,
