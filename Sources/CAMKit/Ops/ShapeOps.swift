@@ -146,10 +146,14 @@ enum ShapeOps {
         if sizes == nil {
             // Equal parts; with num_outputs (opset 18) the last may be smaller.
             let n = numOutputs ?? count
+            guard n >= 1 else { throw c.fail("split into \(n) outputs") }
             let part = (x.shape[a] + n - 1) / n
             sizes = (0..<n).map { min(part, max(0, x.shape[a] - $0 * part)) }
         }
-        guard let sizes, sizes.count == count, sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == x.shape[a] else {
+        // Each size within the axis before they are added, so that the sum
+        // cannot overflow (a fuzzed split of Int.max did).
+        guard let sizes, sizes.count == count, sizes.allSatisfy({ $0 >= 0 && $0 <= x.shape[a] }),
+              sizes.reduce(0, +) == x.shape[a] else {
             throw c.fail("split sizes \(sizes ?? []) do not divide axis \(a) of \(x.shape) into \(count) outputs")
         }
         var parts: [PlannedOp] = []
