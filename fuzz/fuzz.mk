@@ -100,14 +100,16 @@ $(addprefix fuzz-,$(FUZZ_TARGETS)): fuzz-%: $(FUZZ_BUILD)/bin/% fuzz-seeds
 	if [ $$status -ne 0 ]; then grep -E 'ERROR|SUMMARY|Test unit written|artifact' $(FUZZ_BUILD)/logs/$*.log; exit $$status; fi
 
 # Per target: executions, exec/s, the final cov and ft, the seconds libFuzzer
-# ran, from the logs of the last runs.
+# ran, from the logs of the last runs (cov and ft from the job's own log,
+# where -jobs=1 sends libFuzzer's progress lines).
 fuzz-report:
 	@printf '%-16s %10s %8s %6s %7s %7s\n' target execs exec/s cov ft seconds
 	@for t in $(FUZZ_TARGETS); do \
 	  log=$(FUZZ_BUILD)/logs/$$t.log; [ -f $$log ] || continue; \
 	  runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log); \
 	  rate=$$(sed -n 's/^stat::average_exec_per_sec: *//p' $$log); \
-	  last=$$(grep -E '^#[0-9]+ ' $$log | grep 'cov:' | tail -n 1); \
+	  job=$(FUZZ_BUILD)/work/$$t/fuzz-0.log; [ -f $$job ] || job=$$log; \
+	  last=$$(grep -E '^#[0-9]+[[:space:]]' $$job | grep 'cov:' | tail -n 1); \
 	  cov=$$(echo "$$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p'); \
 	  ft=$$(echo "$$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p'); \
 	  secs=$$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' $$log); \
