@@ -85,20 +85,11 @@ struct Eval: ParsableCommand {
         }
         guard threshold > 0, threshold < 1 else { throw ValidationError("--threshold must be in (0, 1), got \(threshold)") }
         guard Preprocessing.Resize(rawValue: resize) != nil else { throw ValidationError("--resize must be stretch or crop") }
-        guard maxPixels >= 1 else { throw ValidationError("--max-pixels must be positive") }
+        try validateMaxPixels(maxPixels)
         if let threads { guard threads >= 1 else { throw ValidationError("--threads must be at least 1") } }
         guard !resume || perImage != nil else { throw ValidationError("--resume needs --per-image, the file to go on from") }
-        _ = try triple(mean, "--mean")
-        _ = try triple(std, "--std")
-    }
-
-    func triple(_ text: String?, _ flag: String) throws -> [Float]? {
-        guard let text else { return nil }
-        let parts = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 3, parts.allSatisfy({ $0 != nil && $0!.isFinite }) else {
-            throw ValidationError("\(flag) expects three numbers r,g,b, got '\(text)'")
-        }
-        return parts.map { $0! }
+        _ = try rgbTriple(mean, "--mean")
+        _ = try rgbTriple(std, "--std")
     }
 
     func run() throws {
@@ -113,8 +104,8 @@ struct Eval: ParsableCommand {
             options.method = EvalMethod(name: method)!
             options.threshold = threshold
             options.targetLayer = targetLayer
-            options.preprocessing = Preprocessing(mean: try triple(mean, "--mean") ?? Preprocessing.imageNetMean,
-                                                  std: try triple(std, "--std") ?? Preprocessing.imageNetStd,
+            options.preprocessing = Preprocessing(mean: try rgbTriple(mean, "--mean") ?? Preprocessing.imageNetMean,
+                                                  std: try rgbTriple(std, "--std") ?? Preprocessing.imageNetStd,
                                                   resize: Preprocessing.Resize(rawValue: resize)!)
             options.maxPixels = maxPixels
             options.threads = threads ?? 0

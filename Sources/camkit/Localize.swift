@@ -89,20 +89,9 @@ struct Localize: ParsableCommand {
             throw ValidationError("give image files or directories, or --input-tensor, not both and not neither")
         }
         guard Preprocessing.Resize(rawValue: resize) != nil else { throw ValidationError("--resize must be stretch or crop") }
-        guard maxPixels >= 1, maxPixels <= Limits.maximum.imagePixels else {
-            throw ValidationError("--max-pixels must be 1 to \(Limits.maximum.imagePixels), got \(maxPixels)")
-        }
-        _ = try triple(mean, "--mean")
-        _ = try triple(std, "--std")
-    }
-
-    func triple(_ text: String?, _ flag: String) throws -> [Float]? {
-        guard let text else { return nil }
-        let parts = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 3, parts.allSatisfy({ $0 != nil && $0!.isFinite }) else {
-            throw ValidationError("\(flag) expects three numbers r,g,b, got '\(text)'")
-        }
-        return parts.map { $0! }
+        try validateMaxPixels(maxPixels)
+        _ = try rgbTriple(mean, "--mean")
+        _ = try rgbTriple(std, "--std")
     }
 
     var limits: Limits {
@@ -133,8 +122,8 @@ struct Localize: ParsableCommand {
                     throw CAMError(.io, "cannot create overlay directory '\(overlayDir)'")
                 }
             }
-            let preprocessing = Preprocessing(mean: try triple(mean, "--mean") ?? Preprocessing.imageNetMean,
-                                              std: try triple(std, "--std") ?? Preprocessing.imageNetStd,
+            let preprocessing = Preprocessing(mean: try rgbTriple(mean, "--mean") ?? Preprocessing.imageNetMean,
+                                              std: try rgbTriple(std, "--std") ?? Preprocessing.imageNetStd,
                                               resize: Preprocessing.Resize(rawValue: resize)!)
             failed = try process(files, model: m) { path throws(CAMError) in
                 let image = try Image(contentsOf: fileURL(path), limits: limits)
@@ -273,4 +262,22 @@ func formatResult(_ r: CAMResult, image: String, labels: [String]?, json: Bool) 
                             p.box?.description ?? "none"))
     }
     return lines.joined(separator: "\n")
+}
+
+/// --mean / --std: three comma-separated finite numbers r,g,b (nil when the
+/// flag is absent).
+func rgbTriple(_ text: String?, _ flag: String) throws -> [Float]? {
+    guard let text else { return nil }
+    let parts = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+    guard parts.count == 3, parts.allSatisfy({ $0 != nil && $0!.isFinite }) else {
+        throw ValidationError("\(flag) expects three numbers r,g,b, got '\(text)'")
+    }
+    return parts.map { $0! }
+}
+
+/// --max-pixels: positive and at most what the decoders can index.
+func validateMaxPixels(_ maxPixels: Int) throws {
+    guard maxPixels >= 1, maxPixels <= Limits.maximum.imagePixels else {
+        throw ValidationError("--max-pixels must be 1 to \(Limits.maximum.imagePixels), got \(maxPixels)")
+    }
 }
