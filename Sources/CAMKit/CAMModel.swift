@@ -3,7 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import Synchronization
 
 /// An ONNX CNN classifier, loaded and checked, ready to run.
 ///
@@ -11,7 +10,7 @@ import Synchronization
 /// input shape are built on first use and cached.
 public final class CAMModel: Sendable {
     let graph: Graph
-    private let plans = Mutex<[PlanKey: Plan]>([:])
+    private let plans = Locked<[PlanKey: Plan]>([:])
     private let winograd = WinogradCache()
 
     private struct PlanKey: Hashable { var shape: [Int]; var exposed: Set<Int> }

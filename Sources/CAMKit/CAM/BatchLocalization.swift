@@ -25,7 +25,7 @@ extension CAMModel {
             return results
         }
         let next = Atomic<Int>(0)
-        let slots = Mutex([Result<CAMResult, CAMError>?](repeating: nil, count: inputs.count))
+        let slots = Locked([Result<CAMResult, CAMError>?](repeating: nil, count: inputs.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             Runtime.withThreads(1) {
                 while true {

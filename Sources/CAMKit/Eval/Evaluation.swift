@@ -4,7 +4,6 @@ import FoundationEssentials
 import Foundation
 #endif
 import Dispatch
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -142,7 +141,7 @@ public enum Evaluation {
             var tally: EvalTally
             var stop: CAMError?
         }
-        let state = Mutex(State(tally: start))
+        let state = Locked(State(tally: start))
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         let workers = max(1, min(options.threads > 0 ? options.threads : cores, items.count))
         // Outcomes wait for their predecessors; bound how far ahead a thread may run.

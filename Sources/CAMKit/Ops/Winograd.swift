@@ -4,7 +4,6 @@ import Glibc
 import Darwin
 #endif
 import CCAMKernels
-import Synchronization
 
 /// When a Conv runs as Winograd F(4x4, 3x3) (winograd.c), and the
 /// transformed weights it runs from.
@@ -56,7 +55,7 @@ enum Winograd {
 /// pointer comparison when the plans share the constant's storage (they do).
 final class WinogradCache: Sendable {
     private struct Entry { var weights: [Float]; var u: [Float] }
-    private let entries = Mutex<[Int: Entry]>([:])
+    private let entries = Locked<[Int: Entry]>([:])
 
     func lookup(id: Int, weights: [Float]) -> [Float]? {
         guard let e = entries.withLock({ $0[id] }) else { return nil }
