@@ -36,18 +36,34 @@ enum ONNXImport {
         } catch {
             throw CAMError(.io, "cannot read model '\(url.path)': \(describe(error))")
         }
-        return try load(data: data, name: url.path, directory: url.deletingLastPathComponent(), limits: limits)
+        // The weights are read from the file into their tensors; only the
+        // skeleton's pages of the mapping are touched (see ONNXWire).
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw CAMError(.io, "cannot read model '\(url.path)': \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        return try load(data: data, weights: .file(fd), name: url.path, directory: url.deletingLastPathComponent(), limits: limits)
     }
 
     /// `directory` is where external data files are looked up (nil: refuse them).
     static func load(data: Data, name: String, directory: URL?, limits: Limits = Limits()) throws(CAMError) -> Graph {
+        try load(data: data, weights: .memory, name: name, directory: directory, limits: limits)
+    }
+
+    private static func load(data: Data, weights: WeightSource, name: String, directory: URL?, limits: Limits) throws(CAMError) -> Graph {
         guard !data.isEmpty else { throw CAMError(.format, "model '\(name)' is empty") }
         try checkModelBytes(data.count, name: name, limits: limits)
+        let hollowed = data.withUnsafeBytes { ONNXWire.hollow($0) }
         let model: Onnx_ModelProto
         do {
             var options = BinaryDecodingOptions()
             options.messageDepthLimit = limits.protobufDepth
-            model = try Onnx_ModelProto(serializedBytes: data, options: options)
+            if let hollowed {
+                model = try Onnx_ModelProto(serializedBytes: hollowed.skeleton, options: options)
+            } else {
+                model = try Onnx_ModelProto(serializedBytes: data, options: options)
+            }
         } catch BinaryDecodingError.messageDepthLimit {
             throw CAMError(.memory, "model '\(name)': protobuf messages nest deeper than the limit of \(limits.protobufDepth) (Limits.protobufDepth)")
         } catch {
@@ -70,8 +86,18 @@ enum ONNXImport {
         guard supportedOpsets.contains(opset) else {
             throw CAMError(.unsupported, "model '\(name)' uses ONNX opset \(opset); camkit supports opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound)")
         }
-        var builder = Builder(modelName: name, opset: opset, directory: directory, limits: limits, bytesRead: data.count)
+        var builder = Builder(modelName: name, opset: opset, directory: directory, limits: limits, bytesRead: data.count,
+                              model: data, weights: weights, rawData: hollowed?.rawData ?? [:])
         return try builder.build(model.graph, producer: model.producerName)
+    }
+
+    /// Where the raw_data that ONNXWire lifted out of the skeleton is read from.
+    enum WeightSource {
+        /// The model's bytes in memory.
+        case memory
+        /// The model file, read with pread: its pages go to the page cache,
+        /// not into this process's resident memory a second time.
+        case file(Int32)
     }
 
     static func checkModelBytes(_ bytes: Int, name: String, limits: Limits) throws(CAMError) {
@@ -108,12 +134,22 @@ private struct Builder {
     var constants: [Int: Value] = [:]
     var externalFiles: [String: Data] = [:]
 
-    init(modelName: String, opset: Int, directory: URL?, limits: Limits, bytesRead: Int) {
+    /// The model's bytes, the source of the lifted raw_data, and where each
+    /// initializer's raw_data lies in them (by initializer index).
+    let model: Data
+    let weights: ONNXImport.WeightSource
+    let rawData: [Int: Range<Int>]
+
+    init(modelName: String, opset: Int, directory: URL?, limits: Limits, bytesRead: Int,
+         model: Data, weights: ONNXImport.WeightSource, rawData: [Int: Range<Int>]) {
         self.modelName = modelName
         self.opset = opset
         self.directory = directory
         self.limits = limits
         self.bytesRead = bytesRead
+        self.model = model
+        self.weights = weights
+        self.rawData = rawData
     }
 
     mutating func id(_ name: String) -> Int {
@@ -124,9 +160,9 @@ private struct Builder {
     }
 
     mutating func build(_ g: Onnx_GraphProto, producer: String) throws(CAMError) -> Graph {
-        for t in g.initializer {
+        for (index, t) in g.initializer.enumerated() {
             guard !t.name.isEmpty else { throw CAMError(.format, "model '\(modelName)': an initializer has no name") }
-            constants[id(t.name)] = try tensorValue(t, what: "initializer '\(t.name)'")
+            constants[id(t.name)] = try tensorValue(t, what: "initializer '\(t.name)'", lifted: rawData[index])
         }
 
         var inputs: [Graph.Input] = []
@@ -269,7 +305,8 @@ private struct Builder {
 
     /// A TensorProto's data as a camkit value, with every length checked
     /// against its dims before anything is copied.
-    mutating func tensorValue(_ t: Onnx_TensorProto, what: String) throws(CAMError) -> Value {
+    /// `lifted` is the range of the raw_data ONNXWire took out of `t`.
+    mutating func tensorValue(_ t: Onnx_TensorProto, what: String, lifted: Range<Int>? = nil) throws(CAMError) -> Value {
         var shape: [Int] = []
         for d in t.dims {
             guard d >= 0, d < Int64(Int32.max) else { throw CAMError(.format, "\(what): dimension \(d) is out of range") }
@@ -278,9 +315,23 @@ private struct Builder {
         guard let count = Tensor.elementCount(shape), count <= limits.tensorElements else {
             throw CAMError(.memory, "model '\(modelName)': \(what): shape \(shape) has \(Plan.describeCount(shape)) elements, over the limit of \(limits.tensorElements) (Limits.tensorElements)")
         }
+        // Lifted float weights, nearly all of a model's bytes, are copied once:
+        // from the file straight into the tensor.
+        if let lifted, t.dataLocation != .external, t.dataType == 1 {
+            guard lifted.count == count * 4 else {
+                throw CAMError(.format, "\(what): raw_data has \(lifted.count) bytes, shape \(shape) needs \(count * 4)")
+            }
+            let scalars = try [Float](unsafeUninitializedCapacity: count) { (buffer, initialized) throws(CAMError) in
+                try read(lifted, into: UnsafeMutableRawBufferPointer(buffer), what: what)
+                initialized = count
+            }
+            return .float(try Tensor(shape: shape, scalars: scalars))
+        }
         let raw: Data?
         if t.dataLocation == .external {
             raw = try externalData(t, what: what)
+        } else if let lifted {
+            raw = model.subdata(in: model.startIndex + lifted.lowerBound ..< model.startIndex + lifted.upperBound)
         } else {
             raw = t.hasRawData ? t.rawData : nil
         }
@@ -331,6 +382,25 @@ private struct Builder {
             return .int(IntTensor(shape: shape, scalars: t.int32Data.map { Int64($0) }))
         default:
             throw CAMError(.unsupported, "\(what): data type \(t.dataType) is not supported (float, double and integer types are)")
+        }
+    }
+
+    /// Fills `buffer` with the model's bytes in `range`.
+    func read(_ range: Range<Int>, into buffer: UnsafeMutableRawBufferPointer, what: String) throws(CAMError) {
+        switch weights {
+        case .memory:
+            model.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[range])) }
+        case .file(let fd):
+            var done = 0
+            while done < range.count {
+                let n = pread(fd, buffer.baseAddress! + done, range.count - done, off_t(range.lowerBound + done))
+                if n < 0, errno == EINTR { continue }
+                guard n > 0 else {
+                    let reason = n < 0 ? String(cString: strerror(errno)) : "the file ended early (changed while loading?)"
+                    throw CAMError(.io, "model '\(modelName)': \(what): cannot read its \(range.count) bytes at offset \(range.lowerBound): \(reason)")
+                }
+                done += n
+            }
         }
     }
 
