@@ -58,14 +58,19 @@ size_t ck_conv2d_scratch_floats(const ck_conv2d *p, ck_conv_algo algo) {
 }
 
 /* GEMM has to make a pass over its output before accumulating anyway
- * (zeroing it for beta = 0), so the bias rides on that pass for free:
- * rows start at the bias and GEMM adds onto them with beta = 1. Returns
- * the beta to use. */
-static float prefill(float *y, int64_t ld, int32_t rows, int64_t len, const float *bias) {
-    if (!bias) return 0.0f;
+ * (zeroing it for beta = 0), so the bias and a residual ride on that pass
+ * for free: rows start at bias (+ residual, laid out as y) and GEMM adds
+ * onto them with beta = 1. Returns the beta to use. */
+static float prefill(float *y, int64_t ld, int32_t rows, int64_t len, const float *bias, const float *res) {
+    if (!bias && !res) return 0.0f;
     for (int32_t r = 0; r < rows; r++) {
-        float b = bias[r], *row = y + r * ld;
-        for (int64_t i = 0; i < len; i++) row[i] = b;
+        float b = bias ? bias[r] : 0.0f, *row = y + r * ld;
+        if (res) {
+            const float *rr = res + r * ld;
+            for (int64_t i = 0; i < len; i++) row[i] = rr[i] + b;
+        } else {
+            for (int64_t i = 0; i < len; i++) row[i] = b;
+        }
     }
     return 1.0f;
 }
@@ -103,7 +108,8 @@ typedef struct prep_job {
     int64_t q0, q1, units;   /* units = cin_g * k_h */
     float *col;
     float *y;                /* the block's first output, rows g->cols apart */
-    const float *bias;       /* NULL: no fill */
+    const float *bias;       /* NULL: none */
+    const float *res;        /* the residual at y's position, or NULL; no fill without either */
 } prep_job;
 
 static void prep_items(void *ctx, int64_t b, int64_t e) {
@@ -112,7 +118,9 @@ static void prep_items(void *ctx, int64_t b, int64_t e) {
         ck_im2col_units(j->p, j->g, j->x, j->grp, j->q0, j->q1, b, e < j->units ? e : j->units, j->col);
     if (e > j->units) {
         int64_t r0 = (b > j->units ? b : j->units) - j->units, r1 = e - j->units;
-        (void)prefill(j->y + r0 * j->g->cols, j->g->cols, (int32_t)(r1 - r0), j->q1 - j->q0, j->bias + r0);
+        int64_t ld = j->g->cols;
+        (void)prefill(j->y + r0 * ld, ld, (int32_t)(r1 - r0), j->q1 - j->q0, j->bias ? j->bias + r0 : NULL,
+                      j->res ? j->res + r0 * ld : NULL);
     }
 }
 
@@ -136,6 +144,7 @@ typedef struct cols_job {
     const float *x;          /* the image (im2col), or NULL */
     const float *x_cols;     /* the group's input as a rows x cols matrix (1x1), or NULL */
     const float *w, *bias;   /* the group's */
+    const float *res;        /* the group's residual (laid out as y), or NULL */
     const ck_activation *act;
     int32_t grp;
     int64_t q0, q1, block;
@@ -151,7 +160,7 @@ static void cols_items(void *ctx, int64_t first, int64_t end) {
         int64_t ldm = j->x_cols ? g->cols : len;
         if (!j->x_cols)
             ck_im2col_units(j->p, g, j->x, j->grp, c0, c1, 0, (int64_t)g->cin_g * j->p->k_h, j->col + g->rows * (c0 - j->q0));
-        float beta = prefill(j->y + c0, g->cols, g->cout_g, len, j->bias);
+        float beta = prefill(j->y + c0, g->cols, g->cout_g, len, j->bias, j->res ? j->res + c0 : NULL);
         ck_gemm_threads(0, 0, g->cout_g, (int32_t)len, (int32_t)g->rows, 1.0f, j->w, (int32_t)g->rows,
                         m, (int32_t)ldm, beta, j->y + c0, (int32_t)g->cols, 1);
         activate(j->y + c0, g->cols, g->cout_g, len, j->act);
@@ -167,7 +176,7 @@ static int64_t column_blocks(int64_t len, int threads) {
 }
 
 static void forward_im2col(const ck_conv2d *p, const ck_conv_geom *g, const float *x, const float *w,
-                           const float *bias, const ck_activation *act, float *y, float *col) {
+                           const float *bias, const float *res, const ck_activation *act, float *y, float *col) {
     int64_t tile = tile_cols(g);
     int64_t x_img = (int64_t)p->c_in * p->h_in * p->w_in, y_img = (int64_t)p->c_out * g->cols;
     int64_t units = (int64_t)g->cin_g * p->k_h;
@@ -177,21 +186,22 @@ static void forward_im2col(const ck_conv2d *p, const ck_conv_geom *g, const floa
             const float *wg = w + (int64_t)grp * g->cout_g * g->rows;
             float *yg = y + n * y_img + (int64_t)grp * g->cout_g * g->cols;
             const float *bg = bias ? bias + (int64_t)grp * g->cout_g : NULL;
+            const float *rg = res ? res + n * y_img + (int64_t)grp * g->cout_g * g->cols : NULL;
             for (int64_t q0 = 0; q0 < g->cols; q0 += tile) {
                 int64_t q1 = q0 + tile < g->cols ? q0 + tile : g->cols, len = q1 - q0;
                 int threads = (int64_t)g->cout_g * len * g->rows < PAR_MACS ? 1 : ck_threads();
                 int64_t blocks = column_blocks(len, threads);
                 if (blocks > 0 || threads < 2) {
                     if (blocks == 0) blocks = 1;
-                    cols_job job = {p, g, x + n * x_img, NULL, wg, bg, act, grp, q0, q1, (len + blocks - 1) / blocks, col, yg};
+                    cols_job job = {p, g, x + n * x_img, NULL, wg, bg, rg, act, grp, q0, q1, (len + blocks - 1) / blocks, col, yg};
                     ck_parallel_for(cols_items, &job, (len + job.block - 1) / job.block, threads);
                     continue;
                 }
-                prep_job prep = {p, g, x + n * x_img, grp, q0, q1, units, col, yg + q0, bg};
-                int64_t items = units + (bg ? g->cout_g : 0);
-                ck_parallel_for(prep_items, &prep, items, threads_for((g->rows + (bg ? g->cout_g : 0)) * len, PER_THREAD, threads));
+                prep_job prep = {p, g, x + n * x_img, grp, q0, q1, units, col, yg + q0, bg, rg ? rg + q0 : NULL};
+                int64_t fill = bg || rg ? g->cout_g : 0;
+                ck_parallel_for(prep_items, &prep, units + fill, threads_for((g->rows + fill) * len, PER_THREAD, threads));
                 ck_gemm_threads(0, 0, g->cout_g, (int32_t)len, (int32_t)g->rows, 1.0f, wg, (int32_t)g->rows,
-                                col, (int32_t)len, bg ? 1.0f : 0.0f, yg + q0, (int32_t)g->cols, threads);
+                                col, (int32_t)len, fill ? 1.0f : 0.0f, yg + q0, (int32_t)g->cols, threads);
                 if (!act) continue;
                 act_job post = {yg + q0, g->cols, len, act};
                 ck_parallel_for(act_items, &post, g->cout_g, threads_for(g->cout_g * len, PER_THREAD, threads));
@@ -222,7 +232,7 @@ static void backward_im2col(const ck_conv2d *p, const ck_conv_geom *g, const flo
 /* ---- 1x1, stride 1, no padding: the input already is the im2col matrix --- */
 
 static void forward_1x1(const ck_conv2d *p, const ck_conv_geom *g, const float *x, const float *w,
-                        const float *bias, const ck_activation *act, float *y) {
+                        const float *bias, const float *res, const ck_activation *act, float *y) {
     int64_t x_img = (int64_t)p->c_in * g->cols, y_img = (int64_t)p->c_out * g->cols;
     if (act && act->kind == CK_ACT_NONE) act = NULL;
     for (int32_t n = 0; n < p->n; n++) {
@@ -230,15 +240,16 @@ static void forward_1x1(const ck_conv2d *p, const ck_conv_geom *g, const float *
             float *yg = y + n * y_img + (int64_t)grp * g->cout_g * g->cols;
             const float *wg = w + (int64_t)grp * g->cout_g * g->cin_g, *bg = bias ? bias + (int64_t)grp * g->cout_g : NULL;
             const float *xg = x + n * x_img + (int64_t)grp * g->cin_g * g->cols;
+            const float *rg = res ? res + n * y_img + (int64_t)grp * g->cout_g * g->cols : NULL;
             int threads = (int64_t)g->cout_g * g->cols * g->cin_g < PAR_MACS ? 1 : ck_threads();
             int64_t blocks = column_blocks(g->cols, threads);
             if (blocks > 0 || threads < 2) {
                 if (blocks == 0) blocks = 1;
-                cols_job job = {p, g, NULL, xg, wg, bg, act, grp, 0, g->cols, (g->cols + blocks - 1) / blocks, NULL, yg};
+                cols_job job = {p, g, NULL, xg, wg, bg, rg, act, grp, 0, g->cols, (g->cols + blocks - 1) / blocks, NULL, yg};
                 ck_parallel_for(cols_items, &job, (g->cols + job.block - 1) / job.block, threads);
                 continue;
             }
-            float beta = prefill(yg, g->cols, g->cout_g, g->cols, bg);
+            float beta = prefill(yg, g->cols, g->cout_g, g->cols, bg, rg);
             ck_gemm_threads(0, 0, g->cout_g, (int32_t)g->cols, g->cin_g, 1.0f, wg, g->cin_g, xg, (int32_t)g->cols,
                             beta, yg, (int32_t)g->cols, threads);
             activate(yg, g->cols, g->cout_g, g->cols, act);
@@ -277,6 +288,24 @@ ck_status ck_conv2d_forward(const ck_conv2d *p, ck_conv_algo algo,
                             const float *x, const float *w, const float *bias,
                             const ck_activation *act, float *y,
                             float *scratch, size_t scratch_floats) {
+    return ck_conv2d_forward_add(p, algo, x, w, bias, NULL, act, y, scratch, scratch_floats);
+}
+
+/* The depthwise loop has no prefill pass to carry a residual: it is added
+ * after, and the activation with it. No model camkit has met adds onto a
+ * depthwise output, so this path is only correct, not fast. */
+static void depthwise_add(const ck_conv2d *p, const ck_conv_geom *g, const float *x, const float *w,
+                          const float *bias, const float *res, const ck_activation *act, float *y) {
+    ck_depthwise_forward(p, g, x, w, bias, NULL, y);
+    int64_t len = (int64_t)p->n * p->c_out * g->cols;
+    for (int64_t i = 0; i < len; i++) y[i] += res[i];
+    if (act) (void)ck_act_forward(act, y, y, len);
+}
+
+ck_status ck_conv2d_forward_add(const ck_conv2d *p, ck_conv_algo algo,
+                                const float *x, const float *w, const float *bias, const float *residual,
+                                const ck_activation *act, float *y,
+                                float *scratch, size_t scratch_floats) {
     if (!p || !x || !w || !y) return CK_ERR_NULL;
     ck_conv_geom g;
     int path;
@@ -290,9 +319,12 @@ ck_status ck_conv2d_forward(const ck_conv2d *p, ck_conv_algo algo,
         if (s != CK_OK) return s;
     }
     switch (path) {
-    case CK_CONV_1X1: forward_1x1(p, &g, x, w, bias, act, y); break;
-    case CK_CONV_DEPTHWISE: ck_depthwise_forward(p, &g, x, w, bias, act, y); break;
-    default: forward_im2col(p, &g, x, w, bias, act, y, scratch); break;
+    case CK_CONV_1X1: forward_1x1(p, &g, x, w, bias, residual, act, y); break;
+    case CK_CONV_DEPTHWISE:
+        if (residual) depthwise_add(p, &g, x, w, bias, residual, act, y);
+        else ck_depthwise_forward(p, &g, x, w, bias, act, y);
+        break;
+    default: forward_im2col(p, &g, x, w, bias, residual, act, y, scratch); break;
     }
     return CK_OK;
 }

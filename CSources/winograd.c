@@ -202,6 +202,7 @@ typedef struct wino_job {
     const ck_conv2d *p;
     const wino_geom *g;
     const float *u, *x, *bias;
+    const float *res;            /* the image's residual, laid out as y, or NULL */
     const ck_activation *act;    /* NULL: none */
     float *y, *v, *m;
     int64_t q0, q1, ld, split;   /* split: tiles per sub-block (sub-block mode) */
@@ -293,6 +294,7 @@ void output_body(const wino_job *j, int64_t o0, int64_t o1, int64_t t0, int64_t 
     for (int64_t co = o0; co < o1; co++) {
         const float *mc = j->m + co * j->ld;
         float *yc = j->y + co * plane;
+        const float *rc = j->res ? j->res + co * plane : NULL;
         vf bias = (vf){0} + (j->bias ? j->bias[co] : 0.0f);
         for (int64_t t_ = t0, n; t_ < t1; t_ += n) {
             int64_t ty = t_ / g->tiles_w, tx = t_ % g->tiles_w;
@@ -319,9 +321,15 @@ void output_body(const wino_job *j, int64_t o0, int64_t o1, int64_t t0, int64_t 
                 for (int k = 0; k < 4; k++) o[k] += bias;
                 interleave4(o, rows[i]);
             }
-            if (j->act) (void)ck_act_forward(j->act, rows[0], rows[0], TILE * TILE * CHUNK);
             int64_t oh0 = ty * TILE, ow0 = tx * TILE;
             int64_t w = g->w_out - ow0 < TILE * n ? g->w_out - ow0 : TILE * n;
+            if (rc) {
+                for (int i = 0; i < TILE && oh0 + i < g->h_out; i++) {
+                    const float *r = rc + (oh0 + i) * g->w_out + ow0;
+                    for (int64_t k = 0; k < w; k++) rows[i][k] += r[k];
+                }
+            }
+            if (j->act) (void)ck_act_forward(j->act, rows[0], rows[0], TILE * TILE * CHUNK);
             for (int i = 0; i < TILE && oh0 + i < g->h_out; i++) copy_short(yc + (oh0 + i) * g->w_out + ow0, rows[i], w);
         }
     }
@@ -361,6 +369,12 @@ static void output_items(void *ctx, int64_t b, int64_t e) {
 
 ck_status ck_winograd_forward(const ck_conv2d *p, const float *u, const float *x, const float *bias,
                               const ck_activation *act, float *y, float *scratch, size_t scratch_floats) {
+    return ck_winograd_forward_add(p, u, x, bias, NULL, act, y, scratch, scratch_floats);
+}
+
+ck_status ck_winograd_forward_add(const ck_conv2d *p, const float *u, const float *x, const float *bias,
+                                  const float *residual, const ck_activation *act, float *y,
+                                  float *scratch, size_t scratch_floats) {
     if (!p || !u || !x || !y) return CK_ERR_NULL;
     ck_conv_geom cg;
     ck_status s = ck_conv_geometry(p, &cg);
@@ -382,7 +396,7 @@ ck_status ck_winograd_forward(const ck_conv2d *p, const float *u, const float *x
     for (int32_t n = 0; n < p->n; n++) {
         for (int64_t q0 = 0; q0 < g.tiles; q0 += g.block) {
             int64_t q1 = q0 + g.block < g.tiles ? q0 + g.block : g.tiles, len = q1 - q0;
-            wino_job j = {p, &g, u, x + n * x_img, bias, act, y + n * y_img, scratch,
+            wino_job j = {p, &g, u, x + n * x_img, bias, residual ? residual + n * y_img : NULL, act, y + n * y_img, scratch,
                           scratch + P * (int64_t)p->c_in * len, q0, q1, len, len};
             int t = (int64_t)P * p->c_out * p->c_in * len < PAR_MACS ? 1 : threads;
             if (t < 2 || len >= (int64_t)SPLIT_MIN * t) {

@@ -220,6 +220,17 @@ ck_status ck_conv2d_forward(const ck_conv2d *p, ck_conv_algo algo,
                             const ck_activation *act, float *y,
                             float *scratch, size_t scratch_floats);
 
+/* y = act(conv(x, w) + bias + residual): ck_conv2d_forward with a tensor of
+ * y's shape added before the activation (a residual block's Add, and the
+ * ReLU after it, fused into the convolution before them). The residual is
+ * folded into the pass that starts y at the bias, so it costs no extra
+ * pass on the im2col and 1x1 paths. residual may be NULL (none); it must
+ * not overlap y. */
+ck_status ck_conv2d_forward_add(const ck_conv2d *p, ck_conv_algo algo,
+                                const float *x, const float *w, const float *bias, const float *residual,
+                                const ck_activation *act, float *y,
+                                float *scratch, size_t scratch_floats);
+
 /* dx += d conv(x, w) / dx applied to dy: per group, col = W_g^T * dy_g, then
  * col2im (1x1 geometries skip col2im, depthwise ones use a direct loop).
  * dy is the gradient at the convolution's output BEFORE any fused
@@ -257,6 +268,12 @@ size_t ck_winograd_scratch_floats(const ck_conv2d *p);
  * holds fewer than ck_winograd_scratch_floats(p) floats. */
 ck_status ck_winograd_forward(const ck_conv2d *p, const float *u, const float *x, const float *bias,
                               const ck_activation *act, float *y, float *scratch, size_t scratch_floats);
+
+/* y = act(conv(x, w) + bias + residual) from U, as ck_conv2d_forward_add;
+ * the residual is added in the output transform. residual may be NULL. */
+ck_status ck_winograd_forward_add(const ck_conv2d *p, const float *u, const float *x, const float *bias,
+                                  const float *residual, const ck_activation *act, float *y,
+                                  float *scratch, size_t scratch_floats);
 
 /* ------------------------------------------------------------------------ */
 /* Pooling (pool.c)                                                          */

@@ -269,9 +269,13 @@ static void check_forward(const ck_conv2d *p, const char *name, const float *x, 
     geom g = geom_of(p);
     double *ref = malloc(sizeof(double) * (size_t)g.y_elems), *mag = malloc(sizeof(double) * (size_t)g.y_elems);
     ref_conv(p, x, w, bias, ref, mag);
+    /* A residual added before the activation (ck_conv2d_forward_add), on
+     * every path, the second time round. */
+    float *res = check_random(g.y_elems, -2, 2);
     const ck_conv_algo algos[] = {CK_CONV_AUTO, CK_CONV_IM2COL, CK_CONV_1X1, CK_CONV_DEPTHWISE};
-    for (int ai = 0; ai < 4; ai++) {
-        ck_conv_algo algo = algos[ai];
+    for (int round = 0; round < 8; round++) {
+        ck_conv_algo algo = algos[round % 4];
+        const float *r = round >= 4 ? res : NULL;
         size_t sf = ck_conv2d_scratch_floats(p, algo);
         float *y = filled(g.y_elems, NAN);
         if (!algo_applies(p, algo)) {
@@ -292,24 +296,26 @@ static void check_forward(const ck_conv2d *p, const char *name, const float *x, 
             CHECK(sf == 0, "%s: algo %d scratch %zu, want 0", name, algo, sf);
         /* Exactly the advertised size, so that ASan catches any overrun. */
         float *scratch = sf ? filled((int64_t)sf, NAN) : NULL;
-        ck_status s = ck_conv2d_forward(p, algo, x, w, bias, act, y, scratch, sf);
-        CHECK(s == CK_OK, "%s: forward algo %d status %d", name, algo, s);
+        ck_status s = r ? ck_conv2d_forward_add(p, algo, x, w, bias, r, act, y, scratch, sf)
+                        : ck_conv2d_forward(p, algo, x, w, bias, act, y, scratch, sf);
+        CHECK(s == CK_OK, "%s: forward algo %d residual %d status %d", name, algo, r != NULL, s);
         double worst = 0;
         int64_t worst_at = 0;
         for (int64_t i = 0; i < g.y_elems; i++) {
-            double want = ref_act(act, ref[i]);
-            /* Float summation error of rows + 1 terms, times the steepest slope
+            double pre = ref[i] + (r ? r[i] : 0), want = ref_act(act, pre);
+            /* Float summation error of rows + 2 terms, times the steepest slope
              * of any activation here (1.5), plus expf's own error. */
-            double tol = 1.5 * 2.0 * (double)(g.rows + 1) * FLT_EPSILON * mag[i] + 4 * FLT_EPSILON * (1 + fabs(want));
+            double tol = 1.5 * 2.0 * (double)(g.rows + 2) * FLT_EPSILON * (mag[i] + (r ? fabs(r[i]) : 0)) +
+                         4 * FLT_EPSILON * (1 + fabs(want));
             double next = worse(worst, fabs((double)y[i] - want), tol);
             if (next > worst) { worst = next; worst_at = i; }
         }
-        CHECK(worst <= 1, "%s: forward algo %d act %d bias %d: worst error %g x tolerance at %lld (got %g want %g)",
-              name, algo, act ? (int)act->kind : -1, bias != NULL, worst, (long long)worst_at, y[worst_at],
-              ref_act(act, ref[worst_at]));
+        CHECK(worst <= 1, "%s: forward algo %d act %d bias %d residual %d: worst error %g x tolerance at %lld (got %g want %g)",
+              name, algo, act ? (int)act->kind : -1, bias != NULL, r != NULL, worst, (long long)worst_at, y[worst_at],
+              ref_act(act, ref[worst_at] + (r ? r[worst_at] : 0)));
         free(scratch); free(y);
     }
-    free(ref); free(mag);
+    free(ref); free(mag); free(res);
 }
 
 static void check_im2col(const ck_conv2d *p, const char *name, const float *x) {

@@ -9,7 +9,7 @@
 
 /* y = act(conv(x, w) + bias) in double, 3x3, stride 1, groups 1. */
 static void ref_conv(const ck_conv2d *p, int ho, int wo, const float *x, const float *w, const float *bias,
-                     const ck_activation *act, double *y, double *pre_max) {
+                     const float *res, const ck_activation *act, double *y, double *pre_max) {
     *pre_max = 0;
     for (int n = 0; n < p->n; n++)
         for (int co = 0; co < p->c_out; co++)
@@ -24,6 +24,7 @@ static void ref_conv(const ck_conv2d *p, int ho, int wo, const float *x, const f
                                 s += (double)x[(((int64_t)n * p->c_in + ci) * p->h_in + ih) * p->w_in + iw] *
                                      w[((co * p->c_in + ci) * 3 + kh) * 3 + kw];
                             }
+                    if (res) s += res[(((int64_t)n * p->c_out + co) * ho + oh) * wo + ow];
                     *pre_max = fmax(*pre_max, fabs(s));
                     if (act && act->kind == CK_ACT_RELU) s = s > 0 ? s : 0;
                     if (act && act->kind == CK_ACT_CLIP) s = fmin(fmax(s, act->alpha), act->beta);
@@ -40,8 +41,8 @@ static ck_conv2d conv3x3(int n, int c_in, int h, int w, int c_out, int pt, int p
 static double worst_abs, worst_ratio, worst_rel;
 static int cases;
 
-/* One geometry, with and without bias by `variant`, activation by
- * variant too, on 1 and 2 threads. */
+/* One geometry, with and without bias by `variant`, activation and a
+ * residual (ck_winograd_forward_add) by variant too, on 1 and 2 threads. */
 static void check_case(ck_conv2d p, int variant) {
     int32_t ho, wo;
     if (ck_conv2d_output_size(&p, &ho, &wo) != CK_OK) return;
@@ -50,6 +51,7 @@ static void check_case(ck_conv2d p, int variant) {
     int64_t nx = (int64_t)p.n * p.c_in * p.h_in * p.w_in, ny = (int64_t)p.n * p.c_out * ho * wo;
     float *x = check_random(nx, -1, 1), *w = check_random((int64_t)p.c_out * p.c_in * 9, -1, 1);
     float *bias = variant & 1 ? check_random(p.c_out, -1, 1) : NULL;
+    float *res = variant % 4 >= 2 ? check_random(ny, -2, 2) : NULL;
     const ck_activation acts[] = {{CK_ACT_NONE, 0, 0}, {CK_ACT_RELU, 0, 0}, {CK_ACT_CLIP, -0.5f, 0.75f}};
     const ck_activation *act = variant % 3 == 0 ? NULL : &acts[variant % 3];
     size_t uf = ck_winograd_weight_floats(&p), sf = ck_winograd_scratch_floats(&p);
@@ -58,7 +60,7 @@ static void check_case(ck_conv2d p, int variant) {
     CHECK(ck_winograd_transform_weights(&p, w, u) == CK_OK, "transform");
     double *ref = malloc(sizeof(double) * (size_t)ny);
     double pre_max;
-    ref_conv(&p, ho, wo, x, w, bias, act, ref, &pre_max);
+    ref_conv(&p, ho, wo, x, w, bias, res, act, ref, &pre_max);
     double scale = 1;
     for (int64_t i = 0; i < ny; i++) scale = fmax(scale, fabs(ref[i]));
     /* float32 with transform coefficients up to 8: a few ulps of the
@@ -67,7 +69,8 @@ static void check_case(ck_conv2d p, int variant) {
     for (int threads = 1; threads <= 2; threads++) {
         ck_set_threads(threads);
         float *y = check_random(ny, 100, 200);   /* every output must be overwritten */
-        ck_status s = ck_winograd_forward(&p, u, x, bias, act, y, scratch, sf);
+        ck_status s = res ? ck_winograd_forward_add(&p, u, x, bias, res, act, y, scratch, sf)
+                          : ck_winograd_forward(&p, u, x, bias, act, y, scratch, sf);
         double err = 0;
         for (int64_t i = 0; i < ny; i++) {
             double d = fabs((double)y[i] - ref[i]);
@@ -84,7 +87,7 @@ static void check_case(ck_conv2d p, int variant) {
     }
     ck_set_threads(0);
     cases++;
-    free(x); free(w); free(bias); free(u); free(scratch); free(ref);
+    free(x); free(w); free(bias); free(res); free(u); free(scratch); free(ref);
 }
 
 static void test_geometries(void) {
@@ -108,7 +111,7 @@ static void test_geometries(void) {
      * block), and every variant on the ResNet shape. */
     check_case(conv3x3(1, 3, 222, 222, 17, 1, 1, 1, 1), 1);
     check_case(conv3x3(2, 3, 230, 221, 17, 2, 0, 1, 2), 2);
-    for (int v = 0; v < 6; v++) check_case(conv3x3(1, 64, 14, 14, 64, 1, 1, 1, 1), v);
+    for (int v = 0; v < 12; v++) check_case(conv3x3(1, 64, 14, 14, 64, 1, 1, 1, 1), v);
 }
 
 static void test_arguments(void) {

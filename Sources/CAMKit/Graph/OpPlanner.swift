@@ -17,6 +17,10 @@ struct OpContext {
     /// Set when a following activation runs inside this (Conv) node.
     var fusedActivation: ck_activation?
     var fusedNode: Graph.Node?
+    /// Set (to the other operand's shape) when the Add after this Conv may
+    /// run inside it; the Conv takes it as a fourth input when the shape
+    /// is its output's and says so in `PlannedOp.fusedResidual`.
+    var residualShape: [Int]?
     /// The model's Winograd weights, shared across its plans (nil: none kept).
     var winogradCache: WinogradCache?
     /// Set when an output of the node is exposed: dumped, a CAM target, or
@@ -104,6 +108,8 @@ struct PlannedOp {
     /// The op's backward rule, written beside its forward; nil where camkit
     /// has none (the backward pass then names the op in its error).
     var backward: Plan.Backward?
+    /// The Conv took the residual Add offered by `OpContext.residualShape`.
+    var fusedResidual = false
 }
 
 /// The clip bounds of a Clip node (inputs 1 and 2; absent means unbounded).

@@ -1,7 +1,8 @@
 /// A graph compiled for one input shape: shapes inferred for every value,
 /// every node whose inputs are all known folded into a constant (this is
 /// where exporters' Shape/Gather/Concat/Reshape arithmetic disappears), Conv
-/// fused with the activation after it, and what remains turned into steps
+/// fused with the activation (or the residual Add and activation) after
+/// it, and what remains turned into steps
 /// with their parameters resolved. Immutable, so one plan serves many
 /// threads.
 final class Plan: Sendable {
@@ -69,8 +70,10 @@ final class Plan: Sendable {
         for (id, value) in constants { shapes[id] = value.shape; types[id] = value.elementType }
 
         let consumers = graph.consumers()
+        var producer: [Int: Int] = [:]
+        for (index, node) in graph.nodes.enumerated() { for out in node.outputs { producer[out] = index } }
         var steps: [Step] = []
-        var fusedInto = Set<Int>()   // activation nodes absorbed by the Conv before them
+        var fusedInto = Set<Int>()   // Add and activation nodes absorbed by the Conv before them
 
         for (index, node) in graph.nodes.enumerated() where !fusedInto.contains(index) {
             var facts: [OpContext.Operand?] = []
@@ -85,21 +88,53 @@ final class Plan: Sendable {
             context.winogradCache = winogradCache
             context.outputExposed = node.outputs.contains(where: exposed.contains)
             var stepNode = index
+            var stepInputs = node.inputs
+            var outputs = node.outputs
 
             // Conv + activation: the activation runs in the GEMM epilogue.
-            if case .conv = node.op, node.outputs.count == 1, !exposed.contains(node.outputs[0]),
-               !graph.outputs.contains(node.outputs[0]), consumers[node.outputs[0]].count == 1 {
+            // Conv + Add (+ activation), a residual block's end: the other
+            // operand of the Add starts the output where the bias would, and
+            // the activation runs after, in the same epilogue.
+            var residual: (add: Int, activation: Int?)? = nil
+            if case .conv = node.op, node.outputs.count == 1, Plan.internal(node.outputs[0], graph, exposed, consumers) {
                 let next = consumers[node.outputs[0]][0]
                 if let act = try Plan.fusableActivation(graph.nodes[next], constants: constants) {
                     context.fusedActivation = act
                     context.fusedNode = graph.nodes[next]
                     fusedInto.insert(next)
                     stepNode = next
+                    outputs = graph.nodes[next].outputs
+                } else if let skip = Plan.residualOperand(of: graph.nodes[next], besides: node.outputs[0]),
+                          let source = producer[skip], source < index, let shape = shapes[skip], types[skip] == .float {
+                    // The activation too, if the Add's output is only its input.
+                    let sum = graph.nodes[next].outputs[0]
+                    var activation: Int? = nil
+                    if Plan.internal(sum, graph, exposed, consumers) {
+                        let after = consumers[sum][0]
+                        if let act = try Plan.fusableActivation(graph.nodes[after], constants: constants) {
+                            context.fusedActivation = act
+                            activation = after
+                        }
+                    }
+                    context.residualShape = shape
+                    residual = (next, activation)
                 }
             }
 
             let planned = try OpPlanner.plan(&context)
-            let outputs = context.fusedNode?.outputs ?? node.outputs
+            if let residual {
+                if planned.fusedResidual {
+                    let last = residual.activation ?? residual.add
+                    fusedInto.insert(residual.add)
+                    if let a = residual.activation { fusedInto.insert(a) }
+                    stepNode = last
+                    outputs = graph.nodes[last].outputs
+                    stepInputs = Array(node.inputs.prefix(3)) + Array(repeating: nil, count: max(0, 3 - node.inputs.count))
+                        + [Plan.residualOperand(of: graph.nodes[residual.add], besides: node.outputs[0])]
+                }
+                // Else the Conv declined (a broadcast Add): the Add and the
+                // activation run as steps of their own; it ignored both.
+            }
             guard planned.outputs.count == outputs.count else {
                 throw CAMError(.unsupported, "\(context.where): \(outputs.count) outputs, the operator gives \(planned.outputs.count)")
             }
@@ -128,7 +163,7 @@ final class Plan: Sendable {
                 }
                 for (id, value) in zip(outputs, values) { constants[id] = value }
             } else {
-                steps.append(Step(node: stepNode, inputs: node.inputs, outputs: outputs,
+                steps.append(Step(node: stepNode, inputs: stepInputs, outputs: outputs,
                                   scratch: planned.scratch, run: planned.run, backward: planned.backward))
             }
         }
@@ -175,6 +210,20 @@ final class Plan: Sendable {
     /// An element count for a message: the number, or that it overflows int32.
     static func describeCount(_ shape: [Int]) -> String {
         Tensor.elementCount(shape).map { "\($0)" } ?? "2^31 or more"
+    }
+
+    /// Whether `value` is only an intermediate that fusion may remove: read
+    /// by exactly one node, not exposed, not a graph output.
+    static func `internal`(_ value: Int, _ graph: Graph, _ exposed: Set<Int>, _ consumers: [[Int]]) -> Bool {
+        !exposed.contains(value) && !graph.outputs.contains(value) && consumers[value].count == 1
+    }
+
+    /// For an Add reading `value`, its other operand (nil for anything
+    /// else, and for value + value).
+    static func residualOperand(of node: Graph.Node, besides value: Int) -> Int? {
+        guard case .binary(.add) = node.op, node.inputs.count == 2, node.outputs.count == 1,
+              let a = node.inputs[0], let b = node.inputs[1], a != b else { return nil }
+        return a == value ? b : b == value ? a : nil
     }
 
     /// The activation of `node` as a kernel activation, if it can be fused.

@@ -46,32 +46,39 @@ enum ConvOps {
         }
         let transformed = winogradU
         let geometry = p
-        let activation = c.fusedActivation
+        // A residual of another shape (a broadcast Add) stays a separate step,
+        // and so does any activation after it.
+        let residual = c.residualShape == outShape
+        let activation = c.residualShape == nil || residual ? c.fusedActivation : nil
         let label = c.where
         var op = PlannedOp(outputs: [(outShape, .float)], scratch: scratch) { inputs, scratch throws(CAMError) in
             let x = try floatOperand(inputs, 0), w = try floatOperand(inputs, 1)
             let bias = hasBias ? try floatOperand(inputs, 2).scalars : nil
-            var y = [Float](repeating: 0, count: outShape.reduce(1, *))
+            let add = residual ? try floatOperand(inputs, 3).scalars : nil
+            var y = [Float](unsafeUninitializedCapacity: outShape.reduce(1, *)) { $1 = $0.count }
             var p = geometry
             try kernel(label) {
                 withOptionalPointer(bias) { b in
-                    withOptionalPointer(activation) { act in
-                        y.withUnsafeMutableBufferPointer { yb in
-                            if let u = transformed {
-                                return ck_winograd_forward(&p, u, x.scalars, b, act, yb.baseAddress,
-                                                           scratch.baseAddress, scratch.count)
+                    withOptionalPointer(add) { r in
+                        withOptionalPointer(activation) { act in
+                            y.withUnsafeMutableBufferPointer { yb in
+                                if let u = transformed {
+                                    return ck_winograd_forward_add(&p, u, x.scalars, b, r, act, yb.baseAddress,
+                                                                   scratch.baseAddress, scratch.count)
+                                }
+                                return ck_conv2d_forward_add(&p, CK_CONV_AUTO, x.scalars, w.scalars, b, r, act, yb.baseAddress,
+                                                             scratch.baseAddress, scratch.count)
                             }
-                            return ck_conv2d_forward(&p, CK_CONV_AUTO, x.scalars, w.scalars, b, act, yb.baseAddress,
-                                                     scratch.baseAddress, scratch.count)
                         }
                     }
                 }
             }
             return [.float(Tensor(uncheckedShape: outShape, scalars: y))]
         }
+        op.fusedResidual = residual
         // Input gradient only: dx = col2im(W^T dy). A fused activation would
         // need its pre-activation values, so backward plans never fuse.
-        if activation == nil {
+        if activation == nil, !residual {
             op.backward = { inputs, outputs, grads, wanted, scratch throws(CAMError) in
                 if wanted.dropFirst().contains(true) {
                     throw CAMError(.unsupported, "\(label): gradients with respect to convolution weights are not supported")
