@@ -35,8 +35,10 @@ import Testing
     }
 
     /// The batch axis is free: three images in one batch give each image's
-    /// own logits.
-    @Test func batchOfThreeEqualsThreeSingles() throws {
+    /// own logits, whether the batch runs as one plan (one thread) or image
+    /// by image on several threads.
+    @Test(arguments: [1, 2, 3])
+    func batchOfThreeEqualsThreeSingles(threads: Int) throws {
         let model = try CAMModel(contentsOf: Fixtures.modelURL("tiny_resnet"))
         let manifest = try Fixtures.manifest("tiny_resnet")
         let entries = manifest["images"] as! [[String: Any]]
@@ -46,7 +48,8 @@ import Testing
             batch += try Fixtures.npy(e["input"] as! String).scalars
             references.append(try Fixtures.npy("models/tiny_resnet/\(e["id"] as! String)/logits.npy"))
         }
-        let out = try model.forward(try Tensor(shape: [entries.count, 3, 64, 64], scalars: batch))
+        let input = try Tensor(shape: [entries.count, 3, 64, 64], scalars: batch)
+        let out = try Runtime.withThreads(threads) { () throws(CAMError) in try model.forward(input) }
         #expect(out.shape == [entries.count, 10])
         for (i, ref) in references.enumerated() {
             let row = try Tensor(shape: [1, 10], scalars: Array(out.scalars[(i * 10)..<((i + 1) * 10)]))
