@@ -181,36 +181,51 @@ static double loss(const float *y, const float *r, int64_t n) {
 
 /* ---- GEMM ---------------------------------------------------------------- */
 
+/* One product against the double reference, with padded leading
+ * dimensions; C's padding must stay untouched. */
+static void check_gemm_case(int ta, int tb, int m, int n, int k, float alpha, float beta) {
+    int a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
+    int lda = a_cols + check_int(0, 3), ldb = b_cols + check_int(0, 3), ldc = n + check_int(0, 3);
+    float *a = check_random((int64_t)a_rows * lda, -1, 1), *b = check_random((int64_t)b_rows * ldb, -1, 1);
+    float *c = check_random((int64_t)m * ldc, -1, 1);
+    /* beta == 0 must ignore C entirely, NaN included. */
+    if (beta == 0)
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) c[i * ldc + j] = NAN;
+    float *c0 = copy_of(c, (int64_t)m * ldc);
+    double *want = malloc(sizeof(double) * (size_t)m * n);
+    ref_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c0, ldc, want);
+    CHECK(ck_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == CK_OK, "gemm status");
+    double worst = 0;
+    int pad_ok = 1;
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) worst = worse(worst, fabs(c[i * ldc + j] - want[i * n + j]), 1e-5 * (k + 1));
+        for (int j = n; j < ldc; j++) pad_ok &= same_bits(&c[i * ldc + j], &c0[i * ldc + j], 1);
+    }
+    CHECK(worst <= 1, "gemm ta%d tb%d m%d n%d k%d alpha %g beta %g: err %g", ta, tb, m, n, k,
+          alpha, beta, worst * 1e-5 * (k + 1));
+    CHECK(pad_ok, "gemm wrote into C's row padding (ldc %d > n %d)", ldc, n);
+    free(a); free(b); free(c); free(c0); free(want);
+}
+
 static void test_gemm(void) {
     check_seed(11);
     const float alphas[] = {1.0f, -0.5f, 2.25f}, betas[] = {0.0f, 1.0f, 0.5f};
-    for (int t = 0; t < 120; t++) {
-        int ta = t & 1, tb = (t >> 1) & 1;
-        int m = check_int(1, 37), n = check_int(1, 37), k = check_int(1, 37);
-        int a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
-        int lda = a_cols + check_int(0, 3), ldb = b_cols + check_int(0, 3), ldc = n + check_int(0, 3);
-        float alpha = alphas[t % 3], beta = betas[(t / 3) % 3];
-        float *a = check_random((int64_t)a_rows * lda, -1, 1), *b = check_random((int64_t)b_rows * ldb, -1, 1);
-        float *c = check_random((int64_t)m * ldc, -1, 1);
-        /* beta == 0 must ignore C entirely, NaN included. */
-        if (beta == 0)
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++) c[i * ldc + j] = NAN;
-        float *c0 = copy_of(c, (int64_t)m * ldc);
-        double *want = malloc(sizeof(double) * (size_t)m * n);
-        ref_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c0, ldc, want);
-        CHECK(ck_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == CK_OK, "gemm status");
-        double worst = 0;
-        int pad_ok = 1;
-        for (int i = 0; i < m; i++) {
-            for (int j = 0; j < n; j++) worst = worse(worst, fabs(c[i * ldc + j] - want[i * n + j]), 1e-5 * (k + 1));
-            for (int j = n; j < ldc; j++) pad_ok &= same_bits(&c[i * ldc + j], &c0[i * ldc + j], 1);
-        }
-        CHECK(worst <= 1, "gemm ta%d tb%d m%d n%d k%d alpha %g beta %g: err %g", ta, tb, m, n, k,
-              alpha, beta, worst * 1e-5 * (k + 1));
-        CHECK(pad_ok, "gemm wrote into C's row padding (ldc %d > n %d)", ldc, n);
-        free(a); free(b); free(c); free(c0); free(want);
+    for (int t = 0; t < 120; t++)
+        check_gemm_case(t & 1, (t >> 1) & 1, check_int(1, 37), check_int(1, 37), check_int(1, 37),
+                        alphas[t % 3], betas[(t / 3) % 3]);
+    /* One row or one column (a classifier head at batch 1) goes through
+     * GEMV: every transpose and beta, small and large enough to be split
+     * over threads. */
+    const int shapes[][3] = {{1, 37, 29}, {1, 1, 5}, {23, 1, 31}, {1, 700, 1600}, {900, 1, 1300}};
+    for (int threads = 1; threads <= 2; threads++) {
+        ck_set_threads(threads);
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            for (int t = 0; t < 12; t++)
+                check_gemm_case(t & 1, (t >> 1) & 1, shapes[i][0], shapes[i][1], shapes[i][2], alphas[t % 3],
+                                betas[(t / 4) % 3]);
     }
+    ck_set_threads(0);
 
     /* Bad input: the status, and C untouched. */
     float a[64], b[64], c[64];
