@@ -61,6 +61,7 @@ size_t ck_conv2d_scratch_floats(const ck_conv2d *p, ck_conv_algo algo) {
  * (zeroing it for beta = 0), so the bias and a residual ride on that pass
  * for free: rows start at bias (+ residual, laid out as y) and GEMM adds
  * onto them with beta = 1. Returns the beta to use. */
+CK_MULTIVERSION
 static float prefill(float *y, int64_t ld, int32_t rows, int64_t len, const float *bias, const float *res) {
     if (!bias && !res) return 0.0f;
     for (int32_t r = 0; r < rows; r++) {

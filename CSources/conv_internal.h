@@ -4,26 +4,6 @@
 
 #include "internal.h"
 
-/* Plain -O2 targets baseline x86-64 (SSE2, no FMA). The few hot loops here
- * that are not inside BLAS are therefore also built for x86-64-v3 (AVX2 +
- * FMA), on x86-64 ELF where the loader can pick a version by CPU (ifunc).
- * An x86-64-v4 clone measured no faster on Zen 4, and slower at stride 2.
- * Not under ThreadSanitizer: it instruments the ifunc resolvers, which the
- * loader runs before TSan's runtime is up (the binary crashed at load). */
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CK_MULTIVERSION
-#endif
-#endif
-#if !defined(CK_MULTIVERSION) && defined(__x86_64__) && defined(__ELF__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define CK_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
-#endif
-#endif
-#ifndef CK_MULTIVERSION
-#define CK_MULTIVERSION
-#endif
-
 /* Sizes that follow from a checked ck_conv2d. rows * cols is the im2col
  * matrix of one group; it is not bounded by the check (the tiled paths
  * never build all of it), so whoever builds it whole checks it. */

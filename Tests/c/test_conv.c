@@ -569,6 +569,9 @@ static void test_conv_threads(void) {
         {conv(2, 16, 8, 30, 30, 3, 3, 1, 2, 2, 2, 2, 2, 2), 1, CK_ACT_SILU},        /* walk (dilation), groups, batch */
         {conv(1, 304, 4, 12, 305, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_NONE},      /* column blocks */
         {conv(1, 1, 32, 256, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_HARD_SWISH}, /* activation split too */
+        {conv(2, 24, 145, 18, 18, 1, 1, 1, 1, 0, 0, 0, 0, 1), 1, CK_ACT_CLIP},      /* 1x1, batch: column blocks */
+        {conv(1, 65, 40, 30, 30, 1, 1, 1, 1, 0, 0, 0, 0, 1), 1, CK_ACT_LEAKY_RELU}, /* 1x1 */
+        {conv(1, 32, 64, 20, 20, 1, 1, 1, 1, 0, 0, 0, 0, 2), 1, CK_ACT_SIGMOID},    /* 1x1 per group */
     };
     size_t n_cases = sizeof cases / sizeof cases[0];
     const int threads[] = {2, 4};
