@@ -13,8 +13,10 @@ For each model it exports torchvision's architecture with random weights (seed 0
   PyTorch           forward on the same weights
   pytorch-grad-cam  GradCAM, GradCAMPlusPlus, ScoreCAM, target layer as the fixtures choose it
 
-Each measurement runs in its own process, so its peak resident memory (VmHWM) is its own. The
-CAM methods explain the top-1 class of each image. Medians, min-max, peak memory and the ratios
+Each measurement runs in its own process, so its peak resident memory (VmHWM) is its own, and
+its runs are split into rounds (--rounds) in which camkit and its peers take turns, so that a
+shared machine's drifting speed falls on all of them alike. The CAM methods explain the top-1
+class of each image. Medians, min-max, peak memory and the ratios
 go to stdout and to bench/RESULTS.md (with the machine and the versions).
 """
 import argparse
@@ -122,6 +124,8 @@ def main():
     p.add_argument("--batches", default="1,8")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=20, help="timed runs of forward and gradient methods")
+    p.add_argument("--rounds", type=int, default=4,
+                   help="rounds the runs are split into, camkit and its peers taking turns (a shared VM's speed drifts)")
     p.add_argument("--scorecam-runs", type=int, default=2, help="timed runs of Score-CAM (each is hundreds of forwards)")
     p.add_argument("--camkit", default=os.path.join(ROOT, "build", "bin", "camkit"))
     p.add_argument("--output", default=os.path.join(HERE, "RESULTS.md"))
@@ -152,7 +156,7 @@ def main():
                "--batch", str(batch), "--runs", str(runs), "--threads", str(args.threads), "--warmup", str(warmup)]
         r = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
         r = json.loads(r.strip().splitlines()[-1])
-        return dict(summary(r["times"]), peak_rss_mb=r["peak_rss_mb"], load_ms=r.get("load_ms"))
+        return dict(times=r["times"], peak_rss_mb=r["peak_rss_mb"], load_ms=r.get("load_ms"))
 
     def ours(method, onnx, batch, runs):
         cmd = [args.camkit, "bench", onnx, "--method", method, "--batch", str(batch), "--runs", str(runs),
@@ -164,8 +168,25 @@ def main():
                 print(f"  batch {batch} cam: not applicable ({e.stderr.strip()[:100]})", flush=True)
                 return None
             raise
-        return dict(median_ms=r["median_ms"], min_ms=r["min_ms"], max_ms=r["max_ms"], runs=runs,
-                    peak_rss_mb=r["peak_rss_mb"], load_ms=r["load_ms"])
+        return dict(times=r["times_ms"], peak_rss_mb=r["peak_rss_mb"], load_ms=r["load_ms"])
+
+    def rounds(measures, runs, n):
+        """Each measure (a function of a run count) n times, taking turns, so that the machine's
+        drift falls on all of them alike; times pooled, peak memory the highest, load the median."""
+        per = max(1, runs // n)
+        got = [[] for _ in measures]
+        for _ in range(n):
+            for i, m in enumerate(measures):
+                r = m(per)
+                if r is None:   # camkit's plain CAM on a model without a GAP head
+                    return [None] * len(measures)
+                got[i].append(r)
+        out = []
+        for rs in got:
+            loads_ = [r["load_ms"] for r in rs if r.get("load_ms") is not None]
+            out.append(dict(summary([t for r in rs for t in r["times"]]), peak_rss_mb=max(r["peak_rss_mb"] for r in rs),
+                            load_ms=statistics.median(loads_) if loads_ else None))
+        return out
 
     for arch in args.models.split(","):
         torch.manual_seed(0)
@@ -179,22 +200,28 @@ def main():
         print(f"{arch}: exported ({os.path.getsize(onnx) / 1e6:.0f} MB)", flush=True)
         for batch in batches:
             runs = args.runs if batch == 1 else max(3, args.runs // 4)
-            fwd = ours("forward", onnx, batch, runs)
+            n = min(args.rounds, runs)
+            fwd, ort, pt = rounds([lambda k: ours("forward", onnx, batch, k),
+                                   lambda k: peer("ort", arch, onnx, weights, batch, k),
+                                   lambda k: peer("torch-forward", arch, onnx, weights, batch, k)], runs, n)
             loads[arch] = fwd["load_ms"]
-            ort = peer("ort", arch, onnx, weights, batch, runs)
             loads[arch + " (onnxruntime)"] = ort["load_ms"]
             rows.append((arch, batch, "forward", fwd, "onnxruntime", ort))
-            rows.append((arch, batch, "forward", fwd, "PyTorch", peer("torch-forward", arch, onnx, weights, batch, runs)))
+            rows.append((arch, batch, "forward", fwd, "PyTorch", pt))
+            print(f"  batch {batch} forward: camkit {fmt(fwd)}  onnxruntime {fmt(ort)}  PyTorch {fmt(pt)}", flush=True)
             for method in CAMKIT_METHODS:
                 if method == "scorecam" and batch != 1:
                     continue   # minutes per run for the peer; batch 1 shows the ratio
-                n = args.scorecam_runs if method == "scorecam" else runs
-                mine = ours(method, onnx, batch, n)
+                # Score-CAM is hundreds of forwards per run: one round.
+                k = args.scorecam_runs if method == "scorecam" else runs
+                measures = [lambda k, m=method: ours(m, onnx, batch, k)]
+                if method in PEER_METHODS:
+                    measures.append(lambda k, m=method: peer(m, arch, onnx, weights, batch, k,
+                                                             warmup=0 if m == "scorecam" else 1))
+                got = rounds(measures, k, 1 if method == "scorecam" else n)
+                mine, theirs = got[0], (got[1] if len(got) > 1 else None)
                 if mine is None:
                     continue
-                theirs = None
-                if method in PEER_METHODS:
-                    theirs = peer(method, arch, onnx, weights, batch, n, warmup=0 if method == "scorecam" else 1)
                 rows.append((arch, batch, method, mine, "pytorch-grad-cam" if theirs else "", theirs))
                 print(f"  batch {batch} {method}: camkit {fmt(mine)}  peer {fmt(theirs)}", flush=True)
 
@@ -215,7 +242,9 @@ def write_report(args, rows, loads, versions):
              f"Written by `bench/compare.py` on {datetime.date.today()}: {machine()}.",
              "Peers: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
              f"Threads: {args.threads} for every engine. 224x224 input, random weights (seed 0), "
-             "milliseconds per batch: median (min–max). Peak RSS is each process's VmHWM.", "",
+             "milliseconds per batch: median (min–max) of all runs. The runs of each comparison are split "
+             f"into {args.rounds} rounds in which camkit and its peers take turns, each round a new process "
+             "(Score-CAM: one round); peak RSS is the highest VmHWM of those processes, load time the median.", "",
              "| model | batch | what | camkit ms | camkit MB | peer | peer ms | peer MB | camkit / peer |",
              "|---|---|---|---|---|---|---|---|---|"]
     for arch, batch, what, mine, name, theirs in rows:

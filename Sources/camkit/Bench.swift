@@ -71,6 +71,7 @@ struct Bench: ParsableCommand {
                 try pass()
                 times.append(milliseconds(since: t0))
             }
+            let inOrder = times
             times.sort()
             let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
             let throughput = Double(batch) / (median / 1000)
@@ -78,7 +79,7 @@ struct Bench: ParsableCommand {
             if json {
                 try printJSON(["model": model, "method": method, "batch": batch, "runs": runs, "threads": threads,
                                "load_ms": loadMs, "median_ms": median, "min_ms": times.first!, "max_ms": times.last!,
-                               "images_per_s": throughput, "peak_rss_mb": peakMB])
+                               "images_per_s": throughput, "peak_rss_mb": peakMB, "times_ms": inOrder])
             } else {
                 print(String(format: "load %.1f ms; %@ batch %d: median %.2f ms (min %.2f, max %.2f) over %d runs; %.1f images/s; peak RSS %.0f MB",
                              loadMs, method, batch, median, times.first!, times.last!, runs, throughput, peakMB))

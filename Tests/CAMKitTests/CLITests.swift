@@ -15,6 +15,19 @@ struct CLITests {
         return dir
     }
 
+    /// bench --json carries every run's time (bench/compare.py pools the
+    /// runs of several processes); median, min and max are those times'.
+    @Test func benchJSONHasEveryRun() throws {
+        let r = try CLI.run(["bench", model, "--runs", "5", "--batch", "2", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let times = (object["times_ms"] as? [Double] ?? []).sorted()
+        #expect(times.count == 5 && times.allSatisfy { $0 > 0 })
+        #expect(object["median_ms"] as? Double == times[2])
+        #expect(object["min_ms"] as? Double == times.first && object["max_ms"] as? Double == times.last)
+        #expect(object["batch"] as? Int == 2 && object["runs"] as? Int == 5)
+    }
+
     @Test func localizeJSONFollowsTheContract() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
