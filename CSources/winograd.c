@@ -109,33 +109,49 @@ static inline void g_times(double g0, double g1, double g2, double out[6]) {
     out[5] = g2;
 }
 
-ck_status ck_winograd_transform_weights(const ck_conv2d *p, const float *w, float *u) {
-    if (!p || !w || !u) return CK_ERR_NULL;
-    if (!ck_winograd_applies(p)) return CK_ERR_ARGUMENT;
-    /* U[p][co][ci]: each point's c_out x c_in matrix is the GEMM's A. The
-     * 36 points of a run of input channels go to a small buffer first and
-     * then out as 36 contiguous rows: written straight to U, the 36
-     * streams sit a multiple of 4 KiB apart for power-of-two channel
-     * counts, share one set of the L1 cache, and the transform ran at
-     * 170 ns per kernel (about 70 ms of ResNet-50's load). */
+/* U[p][co][ci]: each point's c_out x c_in matrix is the GEMM's A. The
+ * 36 points of a run of input channels go to a small buffer first and
+ * then out as 36 contiguous rows: written straight to U, the 36 streams
+ * sit a multiple of 4 KiB apart for power-of-two channel counts, share
+ * one set of the L1 cache, and the transform ran at 170 ns per kernel
+ * (about 70 ms of ResNet-50's load). Output channels [co0, co1). */
+typedef struct weights_job {
+    const ck_conv2d *p;
+    const float *w;
+    float *u;
+} weights_job;
+
+static void weights_items(void *ctx, int64_t co0, int64_t co1) {
+    const weights_job *j = ctx;
+    const ck_conv2d *p = j->p;
     enum { RUN = 64 };
     float buf[P][RUN];
     int64_t plane = (int64_t)p->c_out * p->c_in;
-    for (int32_t co = 0; co < p->c_out; co++) {
+    for (int64_t co = co0; co < co1; co++) {
         for (int32_t c0 = 0; c0 < p->c_in; c0 += RUN) {
             int32_t run = p->c_in - c0 < RUN ? p->c_in - c0 : RUN;
             for (int32_t r = 0; r < run; r++) {
-                const float *g = w + ((int64_t)co * p->c_in + c0 + r) * 9;
+                const float *g = j->w + (co * p->c_in + c0 + r) * 9;
                 double cols[3][6], t[6];
                 for (int k = 0; k < 3; k++) g_times(g[k], g[3 + k], g[6 + k], cols[k]);  /* G g, column k */
                 for (int i = 0; i < 6; i++) {
                     g_times(cols[0][i], cols[1][i], cols[2][i], t);                     /* row i of (G g) G^T */
-                    for (int j = 0; j < 6; j++) buf[i * 6 + j][r] = (float)t[j];
+                    for (int k = 0; k < 6; k++) buf[i * 6 + k][r] = (float)t[k];
                 }
             }
-            for (int q = 0; q < P; q++) memcpy(u + q * plane + (int64_t)co * p->c_in + c0, buf[q], (size_t)run * sizeof(float));
+            for (int q = 0; q < P; q++) memcpy(j->u + q * plane + co * p->c_in + c0, buf[q], (size_t)run * sizeof(float));
         }
     }
+}
+
+/* Split by output channels over the pool: ResNet-50 transforms 14 M
+ * weights at load, VGG-16 59 M. */
+ck_status ck_winograd_transform_weights(const ck_conv2d *p, const float *w, float *u) {
+    if (!p || !w || !u) return CK_ERR_NULL;
+    if (!ck_winograd_applies(p)) return CK_ERR_ARGUMENT;
+    weights_job j = {p, w, u};
+    int threads = (int64_t)p->c_out * p->c_in < 4096 ? 1 : ck_threads();
+    ck_parallel_for(weights_items, &j, p->c_out, threads);
     return CK_OK;
 }
 
