@@ -35,40 +35,60 @@ public struct Box: Equatable, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The same with an absolute threshold: pixels with value >= `limit`.
+    ///
+    /// By runs: each row's runs of kept pixels join, in a union-find, the
+    /// runs of the row above that they touch (8-connected: overlapping
+    /// once widened by a pixel). Each component keeps its size, bounding box
+    /// and first pixel in row-major order, which breaks ties. A flood fill
+    /// pixel by pixel took 0.7 ms of a 224 x 224 map, a tenth of
+    /// MobileNetV2's Grad-CAM.
     static func largestComponent(of map: [Float], width: Int, height: Int, thresholdValue limit: Double) -> (box: Box, pixels: Int)? {
         guard width > 0, height > 0, map.count == width * height, !map.contains(where: { $0.isNaN }) else { return nil }
-        var label = [Int32](repeating: 0, count: map.count)   // 0: unvisited or below the threshold
-        var stack: [Int] = []
-        var best: (box: Box, pixels: Int)?
-        var next: Int32 = 1
-        for start in 0..<map.count where label[start] == 0 && Double(map[start]) >= limit {
-            label[start] = next
-            stack.append(start)
-            var box = Box(xMin: start % width, yMin: start / width, xMax: start % width, yMax: start / width)
-            var pixels = 0
-            while let p = stack.popLast() {
-                pixels += 1
-                let x = p % width, y = p / width
-                box.xMin = min(box.xMin, x); box.xMax = max(box.xMax, x)
-                box.yMin = min(box.yMin, y); box.yMax = max(box.yMax, y)
-                for dy in -1...1 {
-                    let ny = y + dy
-                    guard ny >= 0, ny < height else { continue }
-                    for dx in -1...1 {
-                        let nx = x + dx
-                        guard nx >= 0, nx < width else { continue }
-                        let q = ny * width + nx
-                        if label[q] == 0 && Double(map[q]) >= limit {
-                            label[q] = next
-                            stack.append(q)
-                        }
-                    }
-                }
-            }
-            next += 1
-            // Strictly larger: on a tie the earlier component (lower label) stays.
-            if pixels > (best?.pixels ?? 0) { best = (box, pixels) }
+        var parent: [Int] = [], size: [Int] = [], first: [Int] = [], boxes: [Box] = []
+        func find(_ r: Int) -> Int {
+            var r = r
+            while parent[r] != r { parent[r] = parent[parent[r]]; r = parent[r] }
+            return r
         }
-        return best
+        func join(_ a: Int, _ b: Int) {
+            var ra = find(a), rb = find(b)
+            guard ra != rb else { return }
+            if first[rb] < first[ra] { swap(&ra, &rb) }
+            parent[rb] = ra
+            size[ra] += size[rb]
+            boxes[ra] = Box(xMin: min(boxes[ra].xMin, boxes[rb].xMin), yMin: min(boxes[ra].yMin, boxes[rb].yMin),
+                            xMax: max(boxes[ra].xMax, boxes[rb].xMax), yMax: max(boxes[ra].yMax, boxes[rb].yMax))
+        }
+        var above: [(start: Int, end: Int, id: Int)] = [], row: [(start: Int, end: Int, id: Int)] = []
+        map.withUnsafeBufferPointer { m in
+            for y in 0..<height {
+                row.removeAll(keepingCapacity: true)
+                let base = y * width
+                var x = 0
+                while x < width {
+                    guard Double(m[base + x]) >= limit else { x += 1; continue }
+                    let start = x
+                    while x < width, Double(m[base + x]) >= limit { x += 1 }
+                    let id = parent.count
+                    parent.append(id); size.append(x - start); first.append(base + start)
+                    boxes.append(Box(xMin: start, yMin: y, xMax: x - 1, yMax: y))
+                    row.append((start, x, id))
+                }
+                // Runs [a0, a1) above and [b0, b1) here touch when a0 <= b1 and b0 <= a1.
+                var i = 0
+                for r in row {
+                    while i < above.count, above[i].end < r.start { i += 1 }
+                    var k = i
+                    while k < above.count, above[k].start <= r.end { join(above[k].id, r.id); k += 1 }
+                }
+                swap(&above, &row)
+            }
+        }
+        var best: Int?
+        for id in parent.indices where parent[id] == id {
+            guard let b = best else { best = id; continue }
+            if size[id] > size[b] || (size[id] == size[b] && first[id] < first[b]) { best = id }
+        }
+        return best.map { (boxes[$0], size[$0]) }
     }
 }
