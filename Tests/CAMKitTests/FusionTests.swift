@@ -101,6 +101,24 @@ import Testing
         for i in 0..<18 { #expect(abs(fused.y[i] - (a[i] + b[i]) * b[i]) <= 1e-5) }
     }
 
+    /// A Conv of constants folds while planning; it must not take the Add
+    /// after it, whose other operand exists only at run time.
+    @Test func foldedConvDoesNotTakeTheAdd() throws {
+        let data = ONNXBuilder.model(nodes: [
+            ONNXBuilder.node("Conv", ["input", "wA", "bA"], ["a"]),
+            ONNXBuilder.node("Conv", ["xc", "wB"], ["c"]),
+            ONNXBuilder.node("Add", ["a", "c"], ["s"]),
+            ONNXBuilder.node("Relu", ["s"], ["y"]),
+        ], initializers: [
+            ONNXBuilder.floats("wA", [2, 2, 1, 1], wA), ONNXBuilder.floats("bA", [2], bA),
+            ONNXBuilder.floats("wB", [2, 2, 1, 1], wB), ONNXBuilder.floats("xc", [1, 2, 3, 3], x.reversed()),
+        ], input: ("input", [1, 2, 3, 3]), outputs: ["y"])
+        let a = conv1x1(wA, bA, x), c = conv1x1(wB, nil, x.reversed())
+        let got = try run(data)
+        #expect(got.steps == 3)   // conv A, the Add, the ReLU: conv C became a constant
+        for i in 0..<18 { #expect(abs(got.y[i] - max(a[i] + c[i], 0)) <= 1e-6) }
+    }
+
     /// The fixture networks with residual blocks: every fused plan equals
     /// the unfused one to float rounding, and ResNet-18 keeps no Add step.
     @Test(arguments: ["resnet18", "tiny_resnet", "mobilenet_v3_small"])

@@ -104,7 +104,8 @@ final class Plan: Sendable {
                     fusedInto.insert(next)
                     stepNode = next
                     outputs = graph.nodes[next].outputs
-                } else if let skip = Plan.residualOperand(of: graph.nodes[next], besides: node.outputs[0]),
+                } else if !facts.allSatisfy({ $0 == nil || $0?.constant != nil }),  // a Conv that folds now runs alone
+                          let skip = Plan.residualOperand(of: graph.nodes[next], besides: node.outputs[0]),
                           let source = producer[skip], source < index, let shape = shapes[skip], types[skip] == .float {
                     // The activation too, if the Add's output is only its input.
                     let sum = graph.nodes[next].outputs[0]
