@@ -129,8 +129,11 @@ public final class CAMModel: Sendable {
             return try forward(input, returning: []).output
         }
         let imageShape = [1] + input.shape.dropFirst(), imageCount = input.count / n
-        // The plan is made (and its errors raised) once, before any thread
-        // starts; an output that is not one row per image keeps the batch.
+        // The plans are made (and their errors raised) before any thread
+        // starts. The batch's own plan too, though it does not run: the
+        // limits judge the batch as the caller gave it, however it is split.
+        // An output that is not one row per image keeps the batch.
+        _ = try plan(for: input.shape, exposing: [])
         guard try plan(for: imageShape, exposing: []).shapes[graph.outputs[0]]?.first == 1 else {
             return try forward(input, returning: []).output
         }

@@ -16,34 +16,36 @@ enum ONNXImport {
     static let supportedOpsets = 11...21
 
     static func load(contentsOf url: URL, limits: Limits = Limits()) throws(CAMError) -> Graph {
-        // Two cases told apart before mapping: a directory (Foundation reports
-        // it only as "POSIXError(code: ...EISDIR)") and an empty file
-        // (Data(contentsOf:) leaks its read buffer when there is nothing to map).
-        var info = stat()
-        if stat(url.path, &info) == 0 {
-            if info.st_mode & S_IFMT == S_IFDIR {
-                throw CAMError(.io, "cannot read model '\(url.path)': it is a directory, not an ONNX file")
-            }
-            if info.st_mode & S_IFMT == S_IFREG, info.st_size == 0 {
-                throw CAMError(.format, "model '\(url.path)' is empty")
-            }
-            try checkModelBytes(Int(info.st_size), name: url.path, limits: limits)
-        }
-        let data: Data
-        do {
-            // Mapped, not read: the weights are copied once, into tensors.
-            data = try Data(contentsOf: url, options: .alwaysMapped)
-        } catch {
-            throw CAMError(.io, "cannot read model '\(url.path)': \(describe(error))")
-        }
-        // The weights are read from the file into their tensors; only the
-        // skeleton's pages of the mapping are touched (see ONNXWire).
+        // One descriptor for everything: the skeleton is read from its
+        // mapping and the weights with pread (see ONNXWire), so both come
+        // from the same file even if the path is replaced meanwhile.
         let fd = open(url.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw CAMError(.io, "cannot read model '\(url.path)': \(String(cString: strerror(errno)))")
-        }
+        guard fd >= 0 else { throw CAMError(.io, "cannot read model '\(url.path)': \(reason(errno))") }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw CAMError(.io, "cannot read model '\(url.path)': \(reason(errno))") }
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR: throw CAMError(.io, "cannot read model '\(url.path)': it is a directory, not an ONNX file")
+        case S_IFREG: break
+        default: throw CAMError(.io, "cannot read model '\(url.path)': it is not a regular file")
+        }
+        guard info.st_size > 0 else { throw CAMError(.format, "model '\(url.path)' is empty") }
+        try checkModelBytes(Int(info.st_size), name: url.path, limits: limits)
+        let size = Int(info.st_size)
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw CAMError(.io, "cannot read model '\(url.path)': \(reason(errno))")
+        }
+        let data = Data(bytesNoCopy: base, count: size, deallocator: .custom { p, n in munmap(p, n) })
         return try load(data: data, weights: .file(fd), name: url.path, directory: url.deletingLastPathComponent(), limits: limits)
+    }
+
+    /// errno in the words the other file errors use.
+    static func reason(_ code: Int32) -> String {
+        switch code {
+        case ENOENT: return "no such file"
+        case EACCES: return "permission denied"
+        default: return String(cString: strerror(code))
+        }
     }
 
     /// `directory` is where external data files are looked up (nil: refuse them).
