@@ -183,10 +183,15 @@ static double loss(const float *y, const float *r, int64_t n) {
 
 /* One product against the double reference, with padded leading
  * dimensions; C's padding must stay untouched. */
-static void check_gemm_case(int ta, int tb, int m, int n, int k, float alpha, float beta) {
+static void check_gemm_case(int ta, int tb, int m, int n, int k, float alpha, float beta, int sparse) {
     int a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
     int lda = a_cols + check_int(0, 3), ldb = b_cols + check_int(0, 3), ldc = n + check_int(0, 3);
     float *a = check_random((int64_t)a_rows * lda, -1, 1), *b = check_random((int64_t)b_rows * ldb, -1, 1);
+    /* Mostly zeros in A, as a gradient behind a ReLU is (the GEMV path then
+     * skips the rows of B they would scale). */
+    if (sparse)
+        for (int64_t i = 0; i < (int64_t)a_rows * lda; i++)
+            if (check_int(0, 9) < 6) a[i] = 0.0f;
     float *c = check_random((int64_t)m * ldc, -1, 1);
     /* beta == 0 must ignore C entirely, NaN included. */
     if (beta == 0)
@@ -213,7 +218,7 @@ static void test_gemm(void) {
     const float alphas[] = {1.0f, -0.5f, 2.25f}, betas[] = {0.0f, 1.0f, 0.5f};
     for (int t = 0; t < 120; t++)
         check_gemm_case(t & 1, (t >> 1) & 1, check_int(1, 37), check_int(1, 37), check_int(1, 37),
-                        alphas[t % 3], betas[(t / 3) % 3]);
+                        alphas[t % 3], betas[(t / 3) % 3], t % 5 == 0);
     /* One row or one column (a classifier head at batch 1) goes through
      * GEMV: every transpose and beta, small and large enough to be split
      * over threads. */
@@ -221,9 +226,9 @@ static void test_gemm(void) {
     for (int threads = 1; threads <= 2; threads++) {
         ck_set_threads(threads);
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-            for (int t = 0; t < 12; t++)
+            for (int t = 0; t < 24; t++)
                 check_gemm_case(t & 1, (t >> 1) & 1, shapes[i][0], shapes[i][1], shapes[i][2], alphas[t % 3],
-                                betas[(t / 4) % 3]);
+                                betas[(t / 4) % 3], t >= 12);
     }
     ck_set_threads(0);
 
