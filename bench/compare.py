@@ -122,6 +122,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="resnet18,resnet50,mobilenet_v2,vgg16")
     p.add_argument("--batches", default="1,8")
+    p.add_argument("--methods", default=",".join(CAMKIT_METHODS), help="CAM methods to time besides the forward")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=20, help="timed runs of forward and gradient methods")
     p.add_argument("--rounds", type=int, default=4,
@@ -209,7 +210,7 @@ def main():
             rows.append((arch, batch, "forward", fwd, "onnxruntime", ort))
             rows.append((arch, batch, "forward", fwd, "PyTorch", pt))
             print(f"  batch {batch} forward: camkit {fmt(fwd)}  onnxruntime {fmt(ort)}  PyTorch {fmt(pt)}", flush=True)
-            for method in CAMKIT_METHODS:
+            for method in [m for m in CAMKIT_METHODS if m in args.methods.split(",")]:
                 if method == "scorecam" and batch != 1:
                     continue   # minutes per run for the peer; batch 1 shows the ratio
                 # Score-CAM is hundreds of forwards per run: one round.
