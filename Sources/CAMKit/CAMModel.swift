@@ -1,5 +1,3 @@
-import Dispatch
-import Synchronization
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -137,32 +135,12 @@ public final class CAMModel: Sendable {
         guard try plan(for: imageShape, exposing: []).shapes[graph.outputs[0]]?.first == 1 else {
             return try forward(input, returning: []).output
         }
-        let next = Atomic<Int>(0)
-        let slots = Locked([Result<Tensor, CAMError>?](repeating: nil, count: n))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            Runtime.withThreads(1) {
-                while true {
-                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    guard i < n else { return }
-                    let image = Tensor(uncheckedShape: imageShape,
-                                       scalars: Array(input.scalars[(i * imageCount)..<((i + 1) * imageCount)]))
-                    let outcome: Result<Tensor, CAMError>
-                    do throws(CAMError) { outcome = .success(try forward(image, returning: []).output) } catch { outcome = .failure(error) }
-                    slots.withLock { $0[i] = outcome }
-                }
-            }
+        let outputs = try Runtime.eachOnOneThread(n, workers: workers) { (i) throws(CAMError) in
+            let image = Tensor(uncheckedShape: imageShape, scalars: Array(input.scalars[(i * imageCount)..<((i + 1) * imageCount)]))
+            return try forward(image, returning: []).output
         }
-        var scalars: [Float] = []
-        var shape: [Int] = []
-        for slot in slots.withLock({ $0 }) {
-            switch slot {
-            case .success(let t)?:
-                if shape.isEmpty { shape = t.shape; scalars.reserveCapacity(t.count * n) }
-                scalars.append(contentsOf: t.scalars)
-            case .failure(let e)?: throw e
-            case nil: throw CAMError(.internal, "an image of the batch was never run")
-            }
-        }
+        var shape = outputs[0].shape
+        let scalars = outputs.flatMap(\.scalars)
         shape[0] = n
         return Tensor(uncheckedShape: shape, scalars: scalars)
     }

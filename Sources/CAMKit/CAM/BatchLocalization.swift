@@ -3,8 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import Dispatch
-import Synchronization
 
 extension CAMModel {
     /// Localizes each of several preprocessed images ([1, C, H, W] each),
@@ -24,32 +22,8 @@ extension CAMModel {
             }
             return results
         }
-        let next = Atomic<Int>(0)
-        let slots = Locked([Result<CAMResult, CAMError>?](repeating: nil, count: inputs.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            Runtime.withThreads(1) {
-                while true {
-                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    guard i < inputs.count else { return }
-                    let outcome: Result<CAMResult, CAMError>
-                    do throws(CAMError) {
-                        outcome = .success(try localize(inputs[i], method: method, topK: topK, classIndex: classIndex,
-                                                        threshold: threshold, targetLayer: targetLayer))
-                    } catch {
-                        outcome = .failure(error)
-                    }
-                    slots.withLock { $0[i] = outcome }
-                }
-            }
+        return try Runtime.eachOnOneThread(inputs.count, workers: workers) { (i) throws(CAMError) in
+            try localize(inputs[i], method: method, topK: topK, classIndex: classIndex, threshold: threshold, targetLayer: targetLayer)
         }
-        var results: [CAMResult] = []
-        for slot in slots.withLock({ $0 }) {
-            switch slot {
-            case .success(let r)?: results.append(r)
-            case .failure(let e)?: throw e
-            case nil: throw CAMError(.internal, "an image of the batch was never localized")
-            }
-        }
-        return results
     }
 }
