@@ -37,6 +37,13 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    @Flag(help: ArgumentHelp("Time each step of the forward pass instead (median over --runs) and list the slowest.",
+                             discussion: "With --json, every step. Fused steps show their ops joined by '+'; GMAC/s is for Conv, Gemm and MatMul, counted as a direct convolution."))
+    var profile = false
+
+    @Option(help: "Steps listed by --profile (0: all).")
+    var top: Int = 25
+
     func validate() throws {
         guard method == "forward" || CAMMethod(name: method) != nil else {
             throw ValidationError("--method: forward or one of \(CAMMethod.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -44,6 +51,8 @@ struct Bench: ParsableCommand {
         guard batch >= 1, batch <= 4096 else { throw ValidationError("--batch must be 1 to 4096") }
         guard runs >= 1, runs <= 100_000 else { throw ValidationError("--runs must be 1 to 100000") }
         guard threads >= 0, threads <= 256 else { throw ValidationError("--threads must be 0 to 256") }
+        guard top >= 0 else { throw ValidationError("--top must be 0 or more") }
+        guard !profile || method == "forward" else { throw ValidationError("--profile times the forward pass; drop --method") }
     }
 
     func run() throws {
@@ -55,6 +64,10 @@ struct Bench: ParsableCommand {
             let shape = try m.defaultInputShape(batch: batch)
             var rng = SystemRandomNumberGenerator()
             let x = try Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -2...2, using: &rng) })
+            if profile {
+                try printProfile(m.profileForward(x, runs: runs), loadMs: loadMs)
+                return
+            }
             let cam = CAMMethod(name: method)
             // A batch of CAMs is its images one by one, spread over the threads.
             let images = try (0..<batch).map { (i) throws(CAMError) in
@@ -85,6 +98,47 @@ struct Bench: ParsableCommand {
                              loadMs, method, batch, median, times.first!, times.last!, runs, throughput, peakMB))
             }
         }
+    }
+
+    func printProfile(_ steps: [StepProfile], loadMs: Double) throws {
+        let total = steps.reduce(0) { $0 + $1.milliseconds }
+        if json {
+            let rows: [[String: Any]] = steps.map {
+                ["name": $0.name, "ops": $0.ops, "output_shape": $0.outputShape, "multiply_adds": $0.multiplyAdds,
+                 "median_ms": $0.milliseconds]
+            }
+            try printJSON(["model": model, "batch": batch, "runs": runs, "threads": threads, "load_ms": loadMs,
+                           "steps_ms": total, "steps": rows])
+            return
+        }
+        let macs = steps.reduce(0) { $0 + $1.multiplyAdds }
+        print(String(format: "load %.1f ms; batch %d, %d runs: %d steps, %.2f ms in all (sum of step medians), %.2f GMAC",
+                     loadMs, batch, runs, steps.count, total, Double(macs) / 1e9))
+        // By op: where the time goes at a glance.
+        var byOps: [String: (ms: Double, count: Int, macs: Int)] = [:]
+        for s in steps {
+            let key = s.ops.joined(separator: "+")
+            let e = byOps[key, default: (0, 0, 0)]
+            byOps[key] = (e.ms + s.milliseconds, e.count + 1, e.macs + s.multiplyAdds)
+        }
+        print("\n  share      ms  steps  GMAC/s  ops")
+        for (key, e) in byOps.sorted(by: { $0.value.ms > $1.value.ms }) {
+            print(String(format: "%6.1f%% %7.3f %6d %7@  %@", 100 * e.ms / max(total, 1e-9), e.ms, e.count,
+                         rate(e.macs, e.ms), key))
+        }
+        let shown = top == 0 ? steps.count : min(top, steps.count)
+        print("\n  share      ms  GMAC/s  output            step")
+        for s in steps.sorted(by: { $0.milliseconds > $1.milliseconds }).prefix(shown) {
+            let shape = s.outputShape.map(String.init).joined(separator: "x")
+            print(String(format: "%6.1f%% %7.3f %7@  %-17@ %@ (%@)", 100 * s.milliseconds / max(total, 1e-9), s.milliseconds,
+                         rate(s.multiplyAdds, s.milliseconds), shape, s.name, s.ops.joined(separator: "+")))
+        }
+        if shown < steps.count { print("  ... \(steps.count - shown) faster steps (--top 0 lists all)") }
+    }
+
+    /// Giga multiply-adds per second, or "-" for steps that count none.
+    func rate(_ macs: Int, _ ms: Double) -> String {
+        macs == 0 || ms <= 0 ? "-" : String(format: "%.1f", Double(macs) / ms / 1e6)
     }
 
     func milliseconds(since start: DispatchTime) -> Double {

@@ -28,6 +28,22 @@ struct CLITests {
         #expect(object["batch"] as? Int == 2 && object["runs"] as? Int == 5)
     }
 
+    /// bench --profile --json: every step, whose medians add up to steps_ms.
+    @Test func benchProfileJSON() throws {
+        let r = try CLI.run(["bench", model, "--runs", "3", "--profile", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let steps = object["steps"] as? [[String: Any]] ?? []
+        #expect(!steps.isEmpty && steps.allSatisfy { ($0["ops"] as? [String])?.isEmpty == false })
+        let sum = steps.reduce(0.0) { $0 + ($1["median_ms"] as? Double ?? .nan) }
+        #expect(abs(sum - (object["steps_ms"] as? Double ?? .nan)) < 1e-9)
+        #expect(steps.contains { ($0["multiply_adds"] as? Int ?? 0) > 0 })
+        let text = try CLI.run(["bench", model, "--runs", "2", "--profile", "--top", "3"])
+        #expect(text.status == 0 && text.stdout.contains("GMAC/s"), "\(text.stderr)")
+        let bad = try CLI.run(["bench", model, "--profile", "--method", "gradcam"])
+        #expect(bad.status != 0 && bad.stderr.contains("--profile"))
+    }
+
     @Test func localizeJSONFollowsTheContract() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -546,8 +546,47 @@ static void test_errors(void) {
     CHECK(all_equal(y, N, SENTINEL) && all_equal(dx, N, SENTINEL), "global error cases wrote");
 }
 
+/* Rows wide enough that the inference path works in several chunks of
+ * output columns (and, with a huge stride, falls back to its direct loop),
+ * against the reference; some with NaNs in the input. */
+static void test_wide_pools(void) {
+    for (int t = 0; t < 60; t++) {
+        check_seed(7000 + t);
+        ck_pool2d p = random_geometry(0);
+        p.n = 1;
+        p.w_in = check_int(60, 400);
+        p.k_w = check_int(1, 5);
+        p.dil_w = check_int(1, 3);
+        if (t % 10 == 0) { p.stride_w = check_int(17, 40); p.w_in = check_int(1100, 3000); }
+        run_maxpool(&p, 0);
+    }
+    /* ResNet's stem: 3x3, stride 2, pad 1, on 112 columns. */
+    ck_pool2d stem = {.n = 1, .c = 3, .h_in = 112, .w_in = 112, .k_h = 3, .k_w = 3, .stride_h = 2, .stride_w = 2,
+                      .dil_h = 1, .dil_w = 1, .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1};
+    run_maxpool(&stem, 0);
+
+    /* NaN wins wherever a window holds one. */
+    int32_t ho = 0, wo = 0;
+    ck_pool2d_output_size(&stem, &ho, &wo);
+    int64_t nin = (int64_t)stem.c * stem.h_in * stem.w_in, nout = (int64_t)stem.c * ho * wo;
+    float *x = check_random(nin, -1, 1), *y = check_zeros(nout), *yr = check_zeros(nout);
+    int32_t *amr = calloc((size_t)nout, sizeof(int32_t));
+    for (int k = 0; k < 40; k++) x[check_next() % (uint64_t)nin] = NAN;
+    ref_maxpool(&stem, ho, wo, x, yr, amr);
+    CHECK(ck_maxpool2d_forward(&stem, x, y, NULL) == CK_OK, "wide maxpool with NaNs");
+    int64_t nans = 0, bad = 0;
+    for (int64_t i = 0; i < nout; i++) {
+        nans += isnan(yr[i]);
+        bad += isnan(yr[i]) ? !isnan(y[i]) : y[i] != yr[i];
+    }
+    CHECK(nans >= 40 && bad == 0, "wide maxpool with NaNs: %lld of %lld outputs differ (%lld NaN)",
+          (long long)bad, (long long)nout, (long long)nans);
+    free(x); free(y); free(yr); free(amr);
+}
+
 int main(void) {
     test_random_pools();
+    test_wide_pools();
     test_known_sizes();
     test_known_values();
     test_global();

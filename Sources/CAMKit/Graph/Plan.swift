@@ -9,6 +9,7 @@ final class Plan: Sendable {
     /// One node to run: read `inputs`, write `outputs`.
     struct Step: Sendable {
         let node: Int                 // index into graph.nodes (the last node when fused)
+        let nodes: [Int]              // every node the step runs, in graph order (more than one when fused)
         let inputs: [Int?]
         let outputs: [Int]
         let scratch: Int              // floats of scratch the kernel needs
@@ -88,6 +89,7 @@ final class Plan: Sendable {
             context.winogradCache = winogradCache
             context.outputExposed = node.outputs.contains(where: exposed.contains)
             var stepNode = index
+            var stepNodes = [index]
             var stepInputs = node.inputs
             var outputs = node.outputs
 
@@ -103,6 +105,7 @@ final class Plan: Sendable {
                     context.fusedNode = graph.nodes[next]
                     fusedInto.insert(next)
                     stepNode = next
+                    stepNodes.append(next)
                     outputs = graph.nodes[next].outputs
                 } else if !facts.allSatisfy({ $0 == nil || $0?.constant != nil }),  // a Conv that folds now runs alone
                           let skip = Plan.residualOperand(of: graph.nodes[next], besides: node.outputs[0]),
@@ -129,6 +132,7 @@ final class Plan: Sendable {
                     fusedInto.insert(residual.add)
                     if let a = residual.activation { fusedInto.insert(a) }
                     stepNode = last
+                    stepNodes += [residual.add] + (residual.activation.map { [$0] } ?? [])
                     outputs = graph.nodes[last].outputs
                     stepInputs = Array(node.inputs.prefix(3)) + Array(repeating: nil, count: max(0, 3 - node.inputs.count))
                         + [Plan.residualOperand(of: graph.nodes[residual.add], besides: node.outputs[0])]
@@ -164,7 +168,7 @@ final class Plan: Sendable {
                 }
                 for (id, value) in zip(outputs, values) { constants[id] = value }
             } else {
-                steps.append(Step(node: stepNode, inputs: stepInputs, outputs: outputs,
+                steps.append(Step(node: stepNode, nodes: stepNodes, inputs: stepInputs, outputs: outputs,
                                   scratch: planned.scratch, run: planned.run, backward: planned.backward))
             }
         }
@@ -241,8 +245,9 @@ final class Plan: Sendable {
     }
 
     /// Runs the plan on `input` and returns the values asked for (graph
-    /// outputs are always included).
-    func run(_ input: Tensor, returning wanted: Set<Int> = []) throws(CAMError) -> [Int: Value] {
+    /// outputs are always included). `timer`, if given, gets each step's
+    /// wall time added to its slot.
+    func run(_ input: Tensor, returning wanted: Set<Int> = [], timer: StepTimer? = nil) throws(CAMError) -> [Int: Value] {
         guard input.shape == inputShape else {
             throw CAMError(.argument, "input of shape \(input.shape) given to a plan for \(inputShape)")
         }
@@ -253,7 +258,9 @@ final class Plan: Sendable {
         try scratch.withUnsafeMutableBufferPointer { (buffer) throws(CAMError) in
             for (s, step) in steps.enumerated() {
                 let operands = step.inputs.map { id in id.flatMap { values[$0] ?? constants[$0] } }
+                let start = timer == nil ? 0 : monotonicNanoseconds()
                 let results = try step.run(operands, buffer)
+                if let timer { timer.nanoseconds[s] += monotonicNanoseconds() - start }
                 for (id, value) in zip(step.outputs, results) { values[id] = value }
                 for id in releaseAfter[s] where !wanted.contains(id) { values[id] = nil }
             }
