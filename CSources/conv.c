@@ -333,6 +333,58 @@ ck_status ck_conv2d_forward_add(const ck_conv2d *p, ck_conv_algo algo,
     return CK_OK;
 }
 
+/* ---- from packed weights (pgemm.c) ---------------------------------------- */
+
+enum { PACKED_COL_FLOATS = 1 << 22 };
+
+int ck_conv2d_packed_applies(const ck_conv2d *p) {
+    ck_conv_geom g;
+    if (!p || ck_conv_geometry(p, &g) != CK_OK || p->groups != 1) return 0;
+    return applies(p, CK_CONV_1X1) || g.rows * g.cols < PACKED_COL_FLOATS;
+}
+
+size_t ck_conv2d_packed_scratch_floats(const ck_conv2d *p) {
+    ck_conv_geom g;
+    if (!ck_conv2d_packed_applies(p) || applies(p, CK_CONV_1X1)) return 0;
+    (void)ck_conv_geometry(p, &g);
+    return (size_t)(g.rows * g.cols);
+}
+
+/* Per image: the im2col matrix whole (its taps split over the threads),
+ * or the input itself for 1x1, then one packed GEMM with bias, residual
+ * and activation in its epilogue. */
+ck_status ck_conv2d_forward_packed(const ck_conv2d *p, const float *packed_w, const float *x, const float *bias,
+                                   const float *residual, const ck_activation *act, float *y,
+                                   float *scratch, size_t scratch_floats) {
+    if (!p || !packed_w || !x || !y) return CK_ERR_NULL;
+    ck_conv_geom g;
+    ck_status s = ck_conv_geometry(p, &g);
+    if (s != CK_OK) return s;
+    if (!ck_conv2d_packed_applies(p)) return CK_ERR_ARGUMENT;
+    const int direct = applies(p, CK_CONV_1X1);
+    if (!direct && (!scratch || scratch_floats < (size_t)(g.rows * g.cols))) return CK_ERR_SCRATCH;
+    if (act) {
+        float probe = 0.0f;
+        s = ck_act_forward(act, &probe, &probe, 1);
+        if (s != CK_OK) return s;
+    }
+    const int64_t x_img = (int64_t)p->c_in * p->h_in * p->w_in, y_img = (int64_t)p->c_out * g.cols;
+    const int threads = ck_threads();
+    for (int32_t n = 0; n < p->n; n++) {
+        const float *b = x + n * x_img;
+        if (!direct) {
+            int64_t units = (int64_t)g.cin_g * p->k_h;
+            prep_job prep = {p, &g, x + n * x_img, 0, 0, g.cols, units, scratch, NULL, NULL, NULL};
+            ck_parallel_for(prep_items, &prep, units, threads_for(g.rows * g.cols, PER_THREAD, threads));
+            b = scratch;
+        }
+        ck_gemm_packed_threads(p->c_out, (int32_t)g.cols, (int32_t)g.rows, packed_w, b, (int32_t)g.cols, bias,
+                               residual ? residual + n * y_img : NULL, (int32_t)g.cols, act, y + n * y_img,
+                               (int32_t)g.cols, threads);
+    }
+    return CK_OK;
+}
+
 ck_status ck_conv2d_backward_input(const ck_conv2d *p, const float *w, const float *dy, float *dx,
                                    float *scratch, size_t scratch_floats) {
     if (!p || !w || !dy || !dx) return CK_ERR_NULL;

@@ -120,8 +120,8 @@ static void maxpool_rows(const maxpool_job *j, const float *xp, float *yp, int32
             int64_t hi = p->w_in - 1 - off < 0 ? 0 : (p->w_in - 1 - off) / s + 1;
             if (lo < c0) lo = c0;
             if (hi > c1) hi = c1;
-            const float *src = t + off - w_lo;
-            for (int64_t ow = lo; ow < hi; ow++) yr[ow] = max_nan(src[ow * s], yr[ow]);
+            const int64_t shift = off - w_lo;   /* t's index of tap k for output ow: ow * s + shift >= 0 */
+            for (int64_t ow = lo; ow < hi; ow++) yr[ow] = max_nan(t[ow * s + shift], yr[ow]);
         }
     }
 }
@@ -141,8 +141,7 @@ static void maxpool_direct_row(const maxpool_job *j, const float *xp, float *yp,
             int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
             int64_t hi = p->w_in - 1 - off < 0 ? 0 : (p->w_in - 1 - off) / s + 1;
             if (hi > j->wo) hi = j->wo;
-            const float *src = row + off;
-            for (int64_t ow = lo; ow < hi; ow++) yr[ow] = max_nan(src[ow * s], yr[ow]);
+            for (int64_t ow = lo; ow < hi; ow++) yr[ow] = max_nan(row[ow * s + off], yr[ow]);
         }
     }
 }

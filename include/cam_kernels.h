@@ -276,6 +276,55 @@ ck_status ck_winograd_forward_add(const ck_conv2d *p, const float *u, const floa
                                   float *scratch, size_t scratch_floats);
 
 /* ------------------------------------------------------------------------ */
+/* GEMM from weights packed once (pgemm.c)                                   */
+/* ------------------------------------------------------------------------ */
+
+/* For convolutions with few output positions (ResNet's 14x14 and 7x7
+ * stages), where OpenBLAS spends as long copying the weights into its
+ * packed layout, on every call, as multiplying: the weights are packed
+ * once, by the caller, and each call streams them in order.
+ *
+ * 1 when this CPU runs the packed kernel's vector code (x86-64 with
+ * AVX-512F); elsewhere every function below still works, in plain C, and
+ * the engine keeps the OpenBLAS paths. */
+int ck_packed_available(void);
+
+/* Floats of A (m x k, row-major) packed: m rounded up to 32, times k. 0 if
+ * m or k is below 1. */
+size_t ck_packed_weight_floats(int32_t m, int32_t k);
+
+/* Packs A (m x k, row-major, rows k apart) for ck_gemm_packed, into
+ * ck_packed_weight_floats(m, k) floats. A convolution's weight
+ * [c_out, c_in / groups, k_h, k_w] is its A with m = c_out, k = the rest. */
+ck_status ck_pack_weights(int32_t m, int32_t k, const float *a, float *packed);
+
+/* C = act(A B + bias + R): A packed by ck_pack_weights, B k x n (rows ldb
+ * apart), C m x n (rows ldc apart), bias one per row of C or NULL, R laid
+ * out as C with rows ldr apart or NULL, act NULL for none. C must not
+ * overlap B or R. CK_ERR_SIZE for sizes below 1 or leading dimensions
+ * below n. Splits over ck_threads() threads. */
+ck_status ck_gemm_packed(int32_t m, int32_t n, int32_t k, const float *packed, const float *b, int32_t ldb,
+                         const float *bias, const float *residual, int32_t ldr, const ck_activation *act,
+                         float *c, int32_t ldc);
+
+/* Whether ck_conv2d_forward_packed takes this geometry: a valid one with
+ * groups == 1 whose im2col matrix (none for 1x1, stride 1, no padding)
+ * stays under 2^22 floats. */
+int ck_conv2d_packed_applies(const ck_conv2d *p);
+
+/* Scratch (floats) for ck_conv2d_forward_packed: the im2col matrix of one
+ * image, 0 for 1x1 geometries and for geometries that do not apply. */
+size_t ck_conv2d_packed_scratch_floats(const ck_conv2d *p);
+
+/* y = act(conv(x, w) + bias + residual), as ck_conv2d_forward_add, from
+ * the weights packed by ck_pack_weights(c_out, c_in * k_h * k_w, w, ...).
+ * CK_ERR_ARGUMENT if the geometry does not apply, CK_ERR_SCRATCH if
+ * scratch is short. */
+ck_status ck_conv2d_forward_packed(const ck_conv2d *p, const float *packed_w, const float *x, const float *bias,
+                                   const float *residual, const ck_activation *act, float *y,
+                                   float *scratch, size_t scratch_floats);
+
+/* ------------------------------------------------------------------------ */
 /* Pooling (pool.c)                                                          */
 /* ------------------------------------------------------------------------ */
 

@@ -11,7 +11,7 @@ import Foundation
 public final class CAMModel: Sendable {
     let graph: Graph
     private let plans = Locked<[PlanKey: Plan]>([:])
-    private let winograd = WinogradCache()
+    private let weightCache = WeightCache()
 
     private struct PlanKey: Hashable { var shape: [Int]; var exposed: Set<Int> }
 
@@ -183,7 +183,7 @@ public final class CAMModel: Sendable {
     func plan(for shape: [Int], exposing exposed: Set<Int>) throws(CAMError) -> Plan {
         let key = PlanKey(shape: shape, exposed: exposed)
         if let cached = plans.withLock({ $0[key] }) { return cached }
-        let p = try Plan(graph: graph, inputShape: shape, exposed: exposed, limits: limits, winogradCache: winograd)
+        let p = try Plan(graph: graph, inputShape: shape, exposed: exposed, limits: limits, weightCache: weightCache)
         plans.withLock { $0[key] = p }
         return p
     }

@@ -7,6 +7,7 @@
 
 #include "cam_kernels.h"
 #include "check.h"
+#include "team.h"
 
 /* ---- references ------------------------------------------------------------ */
 
@@ -284,6 +285,48 @@ static ck_activation act_of(ck_act_kind kind) {
     return a;
 }
 
+static int packed_cases;
+
+/* ck_conv2d_forward_packed against the same reference, where it applies
+ * (groups == 1), without and with the residual; refused elsewhere. */
+static void check_packed(const ck_conv2d *p, const char *name, const float *x, const float *w, const float *bias,
+                         const ck_activation *act, const double *ref, const double *mag, const float *res) {
+    geom g = geom_of(p);
+    if (!ck_conv2d_packed_applies(p)) {
+        float dummy[64] = {0}, *y = filled(g.y_elems, NAN);
+        CHECK(p->groups == 1 ? g.rows * g.cols >= (1 << 22) : 1, "%s: packed path refused a small group-1 geometry", name);
+        CHECK(ck_conv2d_forward_packed(p, dummy, x, bias, NULL, act, y, dummy, 64) == CK_ERR_ARGUMENT &&
+              all_equal(y, NAN, g.y_elems), "%s: packed path not refused cleanly", name);
+        free(y);
+        return;
+    }
+    packed_cases++;
+    int32_t m = p->c_out, k = (int32_t)g.rows;
+    size_t pf = ck_packed_weight_floats(m, k), sf = ck_conv2d_packed_scratch_floats(p);
+    CHECK(pf == (size_t)((m + 31) / 32 * 32) * (size_t)k, "%s: packed size %zu", name, pf);
+    float *packed = filled((int64_t)pf, NAN);
+    CHECK(ck_pack_weights(m, k, w, packed) == CK_OK, "%s: pack", name);
+    for (int round = 0; round < 2; round++) {
+        const float *r = round ? res : NULL;
+        float *y = filled(g.y_elems, NAN), *scratch = sf ? filled((int64_t)sf, NAN) : NULL;
+        ck_status s = ck_conv2d_forward_packed(p, packed, x, bias, r, act, y, scratch, sf);
+        CHECK(s == CK_OK, "%s: packed forward residual %d status %d", name, r != NULL, s);
+        double worst = 0;
+        for (int64_t i = 0; i < g.y_elems; i++) {
+            double pre = ref[i] + (r ? r[i] : 0), want = ref_act(act, pre);
+            double tol = 1.5 * 2.0 * (double)(g.rows + 2) * FLT_EPSILON * (mag[i] + (r ? fabs(r[i]) : 0)) +
+                         4 * FLT_EPSILON * (1 + fabs(want));
+            worst = worse(worst, fabs((double)y[i] - want), tol);
+        }
+        CHECK(worst <= 1, "%s: packed forward act %d bias %d residual %d: worst error %g x tolerance", name,
+              act ? (int)act->kind : -1, bias != NULL, r != NULL, worst);
+        if (sf) CHECK(ck_conv2d_forward_packed(p, packed, x, bias, r, act, y, scratch, sf - 1) == CK_ERR_SCRATCH,
+                      "%s: short scratch accepted", name);
+        free(y); free(scratch);
+    }
+    free(packed);
+}
+
 static void check_forward(const ck_conv2d *p, const char *name, const float *x, const float *w,
                           const float *bias, const ck_activation *act) {
     geom g = geom_of(p);
@@ -335,6 +378,7 @@ static void check_forward(const ck_conv2d *p, const char *name, const float *x, 
               ref_act(act, ref[worst_at] + (r ? r[worst_at] : 0)));
         free(scratch); free(y);
     }
+    check_packed(p, name, x, w, bias, act, ref, mag, res);
     free(ref); free(mag); free(res);
 }
 
@@ -784,12 +828,91 @@ static void test_conv_bad(void) {
     free(buf); free(scratch);
 }
 
+/* ck_gemm_packed: padded leading dimensions, bias, residual and
+ * activation, against the double reference; the vector kernel and the
+ * plain-C one; on 1 to 3 threads; then its argument checks. */
+static void check_packed_gemm(int m, int n, int k, int with_bias, int with_res, ck_act_kind kind) {
+    int ldb = n + check_int(0, 5), ldc = n + check_int(0, 5), ldr = n + check_int(0, 5);
+    float *a = check_random((int64_t)m * k, -1, 1), *b = check_random((int64_t)k * ldb, -1, 1);
+    float *bias = with_bias ? check_random(m, -1, 1) : NULL, *res = with_res ? check_random((int64_t)m * ldr, -1, 1) : NULL;
+    float *c = filled((int64_t)m * ldc, NAN), *packed = filled((int64_t)ck_packed_weight_floats(m, k), NAN);
+    ck_activation act = act_of(kind);
+    double *ab = malloc(sizeof(double) * (size_t)m * n);
+    ref_gemm(0, 0, m, n, k, 1.0, a, k, b, ldb, 0.0, NULL, 0, ab);
+    CHECK(ck_pack_weights(m, k, a, packed) == CK_OK, "pack %d x %d", m, k);
+    CHECK(ck_gemm_packed(m, n, k, packed, b, ldb, bias, res, ldr, &act, c, ldc) == CK_OK, "gemm_packed status");
+    double worst = 0;
+    int pad_ok = 1;
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            double want = ref_act(&act, ab[i * n + j] + (bias ? bias[i] : 0) + (res ? res[i * ldr + j] : 0));
+            worst = worse(worst, fabs(c[i * ldc + j] - want), 1e-5 * (k + 3));
+        }
+        for (int j = n; j < ldc; j++) pad_ok &= isnan(c[i * ldc + j]);
+    }
+    CHECK(worst <= 1, "gemm_packed m%d n%d k%d bias %d res %d act %d scalar %d: err %g", m, n, k, with_bias, with_res,
+          kind, ck_packed_scalar_only, worst * 1e-5 * (k + 3));
+    CHECK(pad_ok, "gemm_packed wrote into C's row padding");
+    free(a); free(b); free(bias); free(res); free(c); free(packed); free(ab);
+}
+
+static void test_packed_gemm(void) {
+    check_seed(31);
+    const ck_act_kind kinds[] = {CK_ACT_NONE, CK_ACT_RELU, CK_ACT_CLIP, CK_ACT_SIGMOID};
+    for (int scalar = 0; scalar <= 1; scalar++) {
+        ck_packed_scalar_only = scalar;
+        for (int t = 0; t < 60; t++)
+            check_packed_gemm(check_int(1, 70), check_int(1, 110), check_int(1, 800), t & 1, (t >> 1) & 1, kinds[t % 4]);
+    }
+    ck_packed_scalar_only = 0;
+    /* Large enough to split over threads: several row panels, column
+     * groups and blocks of k, with remainders in each. */
+    const int shapes[][3] = {{96, 49, 1000}, {70, 200, 400}, {33, 13, 2000}, {256, 196, 512}};
+    for (int threads = 1; threads <= 3; threads++) {
+        ck_set_threads(threads);
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            check_packed_gemm(shapes[i][0], shapes[i][1], shapes[i][2], 1, (int)i & 1, CK_ACT_RELU);
+    }
+    ck_set_threads(0);
+
+    float a[64], b[64], c[64];
+    for (int i = 0; i < 64; i++) a[i] = b[i] = c[i] = 1.0f;
+    ck_activation bad_clip = {CK_ACT_CLIP, 2.0f, 1.0f};
+    CHECK(ck_pack_weights(0, 4, a, c) == CK_ERR_SIZE && ck_pack_weights(2, 2, NULL, c) == CK_ERR_NULL,
+          "pack_weights checks");
+    CHECK(ck_packed_weight_floats(0, 3) == 0 && ck_packed_weight_floats(33, 2) == 128, "packed_weight_floats");
+    CHECK(ck_gemm_packed(2, 2, 2, a, b, 1, NULL, NULL, 0, NULL, c, 2) == CK_ERR_SIZE, "ldb < n refused");
+    CHECK(ck_gemm_packed(2, 2, 2, a, b, 2, NULL, b, 1, NULL, c, 2) == CK_ERR_SIZE, "ldr < n refused");
+    CHECK(ck_gemm_packed(2, 0, 2, a, b, 2, NULL, NULL, 0, NULL, c, 2) == CK_ERR_SIZE, "n = 0 refused");
+    CHECK(ck_gemm_packed(2, 2, 2, NULL, b, 2, NULL, NULL, 0, NULL, c, 2) == CK_ERR_NULL, "NULL A refused");
+    CHECK(ck_gemm_packed(2, 2, 2, a, b, 2, NULL, NULL, 0, &bad_clip, c, 2) == CK_ERR_ARGUMENT && c[0] == 1.0f,
+          "bad activation refused before C is written");
+}
+
+/* ResNet-like layers through the packed convolution on 1 to 3 threads:
+ * several row panels, column groups and blocks of k. */
+static void test_packed_conv_large(void) {
+    check_seed(41);
+    const ck_conv2d shapes[] = {
+        conv(1, 48, 80, 12, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1),    /* K 432, 144 columns */
+        conv(2, 400, 33, 11, 13, 1, 1, 1, 1, 0, 0, 0, 0, 1),   /* 1x1 on the input itself, batch 2 */
+        conv(1, 64, 64, 15, 15, 3, 3, 2, 1, 1, 1, 1, 1, 1),    /* stride 2 */
+    };
+    for (int threads = 1; threads <= 3; threads++) {
+        ck_set_threads(threads);
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) run_conv(&shapes[i], 1, CK_ACT_RELU, 0);
+    }
+    ck_set_threads(0);
+}
+
 int main(void) {
     test_gemm();
+    test_packed_gemm();
+    test_packed_conv_large();
     test_conv_fixed();
     test_conv_random();
     test_conv_threads();
     test_conv_bad();
-    printf("%d convolution geometries checked\n", conv_cases);
+    printf("%d convolution geometries checked, %d through the packed path\n", conv_cases, packed_cases);
     return check_report("test_conv");
 }

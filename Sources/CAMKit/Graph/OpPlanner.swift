@@ -22,7 +22,7 @@ struct OpContext {
     /// is its output's and says so in `PlannedOp.fusedResidual`.
     var residualShape: [Int]?
     /// The model's Winograd weights, shared across its plans (nil: none kept).
-    var winogradCache: WinogradCache?
+    var weightCache: WeightCache?
     /// Set when an output of the node is exposed: dumped, a CAM target, or
     /// on a path a backward pass will run through.
     var outputExposed = false

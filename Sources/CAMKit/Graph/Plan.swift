@@ -41,11 +41,11 @@ final class Plan: Sendable {
     let peakBytes: Int
 
     /// `exposed`: values that must exist as tensors (dumped, used as a CAM
-    /// target); they are never fused away. `winogradCache`: transformed
+    /// target); they are never fused away. `weightCache`: transformed
     /// weights made by earlier plans of the same model, and where this
     /// plan leaves its own.
     init(graph: Graph, inputShape: [Int], exposed: Set<Int> = [], limits: Limits = Limits(),
-         winogradCache: WinogradCache? = nil) throws(CAMError) {
+         weightCache: WeightCache? = nil) throws(CAMError) {
         guard graph.inputs.count == 1 else {
             throw CAMError(.unsupported, "the model has \(graph.inputs.count) graph inputs; camkit runs single-input classifiers")
         }
@@ -86,7 +86,7 @@ final class Plan: Sendable {
                 facts.append(OpContext.Operand(shape: shape, type: type, constant: constants[id]))
             }
             var context = OpContext(node: node, operands: facts, opset: graph.opset, maxElements: limits.tensorElements)
-            context.winogradCache = winogradCache
+            context.weightCache = weightCache
             context.outputExposed = node.outputs.contains(where: exposed.contains)
             var stepNode = index
             var stepNodes = [index]

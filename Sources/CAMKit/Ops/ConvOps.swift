@@ -40,11 +40,21 @@ enum ConvOps {
         var winogradU: [Float]? = nil
         if Winograd.enabled, !c.outputExposed, ck_winograd_applies(&p) != 0, Winograd.pays(p, hOut: hOut, wOut: wOut),
            let id = c.node.inputs[1], case .float(let weights)? = c.operands[1]?.constant,
-           let u = Winograd.weights(p, id: id, weights.scalars, cache: c.winogradCache) {
+           let u = Winograd.weights(p, id: id, weights.scalars, cache: c.weightCache) {
             winogradU = u
             scratch = max(scratch, ck_winograd_scratch_floats(&p))
         }
-        let transformed = winogradU
+        // Else weights packed once for the GEMM (PackedWeights.swift), where
+        // that beats OpenBLAS, which packs them again on every call.
+        var packedW: [Float]? = nil
+        if winogradU == nil, PackedWeights.enabled, ck_conv2d_packed_applies(&p) != 0,
+           PackedWeights.pays(p, hOut: hOut, wOut: wOut),
+           let id = c.node.inputs[1], case .float(let weights)? = c.operands[1]?.constant,
+           let packed = PackedWeights.weights(p, id: id, weights.scalars, cache: c.weightCache) {
+            packedW = packed
+            scratch = max(scratch, ck_conv2d_packed_scratch_floats(&p))
+        }
+        let transformed = winogradU, packed = packedW
         let geometry = p
         // A residual of another shape (a broadcast Add) stays a separate step,
         // and so does any activation after it.
@@ -65,6 +75,10 @@ enum ConvOps {
                                 if let u = transformed {
                                     return ck_winograd_forward_add(&p, u, x.scalars, b, r, act, yb.baseAddress,
                                                                    scratch.baseAddress, scratch.count)
+                                }
+                                if let packed {
+                                    return ck_conv2d_forward_packed(&p, packed, x.scalars, b, r, act, yb.baseAddress,
+                                                                    scratch.baseAddress, scratch.count)
                                 }
                                 return ck_conv2d_forward_add(&p, CK_CONV_AUTO, x.scalars, w.scalars, b, r, act, yb.baseAddress,
                                                              scratch.baseAddress, scratch.count)

@@ -30,14 +30,19 @@ enum Winograd {
     /// (16 tiles), but 0.6x at 7x7, where four tiles cannot pay for reading
     /// U (four times the weights) from memory, and 0.75x for VGG's
     /// 3-channel first layer, where the transforms outweigh the GEMMs.
+    /// Where the packed GEMM runs (PackedWeights), it takes over from 14x14
+    /// down: ResNet's 256-channel 14x14 layer ran in 1.24 ms packed against
+    /// 1.28 as Winograd (2 threads), from a quarter of the memory (U is 56 MB
+    /// for ResNet-50's 14x14 stage, and every page of it is faulted in while
+    /// the model loads).
     static func pays(_ p: ck_conv2d, hOut: Int32, wOut: Int32) -> Bool {
-        p.c_in >= 16 && p.c_out >= 16 && Int(hOut) * Int(wOut) >= 144
+        p.c_in >= 16 && p.c_out >= 16 && Int(hOut) * Int(wOut) >= (PackedWeights.enabled ? 400 : 144)
     }
 
     /// U for the weights `w` of value `id` (ck_winograd_transform_weights),
     /// from `cache` when another plan of the same model made it already.
-    static func weights(_ p: ck_conv2d, id: Int, _ w: [Float], cache: WinogradCache?) -> [Float]? {
-        if let u = cache?.lookup(id: id, weights: w) { return u }
+    static func weights(_ p: ck_conv2d, id: Int, _ w: [Float], cache: WeightCache?) -> [Float]? {
+        if let u = cache?.lookup(.winograd, id: id, weights: w) { return u }
         var p = p
         // Not zero-filled first: the transform writes every element, and
         // U is 56 MB for ResNet-50 (235 MB for VGG-16).
@@ -47,30 +52,7 @@ enum Winograd {
             count = status == CK_OK ? buffer.count : 0
         }
         guard status == CK_OK else { return nil }
-        cache?.store(id: id, weights: w, u: u)
+        cache?.store(.winograd, id: id, weights: w, result: u)
         return u
-    }
-}
-
-/// The transformed weights of one model, shared by its plans: every batch
-/// size and every set of exposed values gets its own plan, and U is four
-/// times the 3x3 weights (235 MB for VGG-16), so each plan transforming
-/// its own would multiply that. Keyed by the weight's value id, and the
-/// weights kept beside U: a hit needs the same weights, which is one
-/// pointer comparison when the plans share the constant's storage (they do).
-final class WinogradCache: Sendable {
-    private struct Entry { var weights: [Float]; var u: [Float] }
-    private let entries = Locked<[Int: Entry]>([:])
-
-    func lookup(id: Int, weights: [Float]) -> [Float]? {
-        guard let e = entries.withLock({ $0[id] }) else { return nil }
-        let same = e.weights.withUnsafeBufferPointer { a in
-            weights.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress && a.count == b.count }
-        }
-        return same || e.weights == weights ? e.u : nil
-    }
-
-    func store(id: Int, weights: [Float], u: [Float]) {
-        entries.withLock { $0[id] = Entry(weights: weights, u: u) }
     }
 }

@@ -1,0 +1,226 @@
+/* pgemm.c: C = act(A B + bias + R) with A packed once, ahead of time.
+ *
+ * A convolution's weights are its GEMM's A, and they never change. OpenBLAS
+ * has no way to keep them packed, so each call copies all of A into its
+ * panel layout first: for ResNet's 14x14 and 7x7 layers (49 to 196 output
+ * columns, 1 to 9 MB of weights) that copy costs as much as the multiply,
+ * and those layers ran at 60-75 GMAC/s on two cores where onnxruntime,
+ * whose weights are reordered once, runs at about 100. Here A is packed by
+ * the engine while planning (ck_pack_weights), and each call streams it
+ * once, in order.
+ *
+ * Layout: A (m x k) as panels of MR = 32 rows, panel p holding, for each
+ * k, the 32 values A[32p .. 32p + 31][k] (rows past m are zero). The
+ * micro-kernel keeps a 32 x NR block of C in 2 * NR vector registers
+ * (32 rows as two 16-float vectors, one pair per column): per k it loads
+ * the panel's two vectors and broadcasts NR values of B's row k. B is read
+ * where it lies (the im2col matrix, or the input itself for 1x1), a row of
+ * NR floats at a time, and k is cut into blocks of KC so that the A block
+ * (32 x KC) and the B block stay in L1/L2 while a group of column panels
+ * reuses them. The vectors are 16 floats (AVX-512F); elsewhere
+ * ck_packed_available() is 0 and the engine keeps OpenBLAS. */
+#include <string.h>
+
+#include "conv_internal.h"
+#include "team.h"
+
+enum { MR = 32, NR = 12, KC = 384, GROUP = 8 };
+
+int64_t ck_packed_floats(int32_t m, int32_t k) {
+    if (m < 1 || k < 1) return -1;
+    int64_t panels = ((int64_t)m + MR - 1) / MR;
+    return panels * MR * k;
+}
+
+size_t ck_packed_weight_floats(int32_t m, int32_t k) {
+    int64_t f = ck_packed_floats(m, k);
+    return f < 0 ? 0 : (size_t)f;
+}
+
+/* Panels split over the threads; within one, runs of 16 columns of A:
+ * 32 row pieces of one cache line each in, 2 KB of the panel out. */
+typedef struct pack_job {
+    int32_t m, k;
+    const float *a;
+    float *packed;
+} pack_job;
+
+static void pack_items(void *ctx, int64_t first, int64_t end) {
+    const pack_job *j = ctx;
+    for (int64_t p = first; p < end; p++) {
+        float *dst = j->packed + p * MR * j->k;
+        for (int64_t k0 = 0; k0 < j->k; k0 += 16) {
+            const int64_t k1 = k0 + 16 < j->k ? k0 + 16 : j->k;
+            for (int i = 0; i < MR; i++) {
+                const int64_t row = p * MR + i;
+                if (row < j->m) {
+                    const float *src = j->a + row * j->k;
+                    for (int64_t kk = k0; kk < k1; kk++) dst[kk * MR + i] = src[kk];
+                } else {
+                    for (int64_t kk = k0; kk < k1; kk++) dst[kk * MR + i] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+ck_status ck_pack_weights(int32_t m, int32_t k, const float *a, float *packed) {
+    if (!a || !packed) return CK_ERR_NULL;
+    if (m < 1 || k < 1) return CK_ERR_SIZE;
+    pack_job j = {m, k, a, packed};
+    const int64_t panels = ((int64_t)m + MR - 1) / MR;
+    ck_parallel_for(pack_items, &j, panels, (int64_t)m * k < (1 << 16) ? 1 : ck_threads());
+    return CK_OK;
+}
+
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target)
+#define PG_AVX512 1
+#endif
+#endif
+
+#ifdef PG_AVX512
+#include <immintrin.h>
+
+#define PG_TARGET __attribute__((target("avx512f")))
+
+int ck_packed_available(void) {
+    static int known = -1;   /* threads may race to fill it in; they write the same value */
+    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (k < 0) {
+        __builtin_cpu_init();
+        k = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+    }
+    return k;
+}
+
+/* acc[j][0..32) (+)= A_block (32 x k, packed) * B[0..k)[j] for j < nr, nr a
+ * constant after inlining, so that the 2 * nr accumulators are registers. */
+static inline __attribute__((always_inline)) PG_TARGET
+void tile(const int nr, int64_t k, const float *ap, const float *b, int64_t ldb, float *acc, int first) {
+    __m512 c0[NR], c1[NR];
+    _Pragma("unroll") for (int j = 0; j < nr; j++) {
+        c0[j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + j * MR);
+        c1[j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + j * MR + 16);
+    }
+    for (int64_t kk = 0; kk < k; kk++) {
+        const __m512 a0 = _mm512_loadu_ps(ap), a1 = _mm512_loadu_ps(ap + 16);
+        _Pragma("unroll") for (int j = 0; j < nr; j++) {
+            const __m512 bj = _mm512_set1_ps(b[j]);
+            c0[j] = _mm512_fmadd_ps(a0, bj, c0[j]);
+            c1[j] = _mm512_fmadd_ps(a1, bj, c1[j]);
+        }
+        ap += MR;
+        b += ldb;
+    }
+    _Pragma("unroll") for (int j = 0; j < nr; j++) {
+        _mm512_storeu_ps(acc + j * MR, c0[j]);
+        _mm512_storeu_ps(acc + j * MR + 16, c1[j]);
+    }
+}
+
+#define TILE_CASE(n) case n: tile(n, k, ap, b, ldb, acc, first); break;
+static PG_TARGET void tile_vector(int nr, int64_t k, const float *ap, const float *b, int64_t ldb, float *acc, int first) {
+    switch (nr) {
+    TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6)
+    TILE_CASE(7) TILE_CASE(8) TILE_CASE(9) TILE_CASE(10) TILE_CASE(11) TILE_CASE(12)
+    default: break;
+    }
+}
+#undef TILE_CASE
+
+#else
+
+int ck_packed_available(void) { return 0; }
+
+#endif
+
+/* The same product in plain C: ck_gemm_packed's answer where the vector
+ * kernel cannot run (the engine does not take this path there). */
+static void tile_scalar(int nr, int64_t k, const float *ap, const float *b, int64_t ldb, float *acc, int first) {
+    for (int j = 0; j < nr; j++)
+        for (int i = 0; i < MR; i++) {
+            float s = first ? 0.0f : acc[j * MR + i];
+            for (int64_t kk = 0; kk < k; kk++) s += ap[kk * MR + i] * b[kk * ldb + j];
+            acc[j * MR + i] = s;
+        }
+}
+
+int ck_packed_scalar_only;
+
+static void tile_any(int nr, int64_t k, const float *ap, const float *b, int64_t ldb, float *acc, int first) {
+#ifdef PG_AVX512
+    if (!ck_packed_scalar_only && ck_packed_available()) {
+        tile_vector(nr, k, ap, b, ldb, acc, first);
+        return;
+    }
+#endif
+    tile_scalar(nr, k, ap, b, ldb, acc, first);
+}
+
+/* Items are (row panel, group of GROUP column panels), row panels outer:
+ * consecutive items on one thread share A's panel. */
+typedef struct pgemm_job {
+    int32_t m, n, k;
+    const float *ap, *b, *bias, *res;
+    int32_t ldb, ldr, ldc;
+    const ck_activation *act;
+    float *c;
+    int64_t groups;   /* column groups per row panel */
+} pgemm_job;
+
+static void pgemm_items(void *ctx, int64_t first, int64_t end) {
+    const pgemm_job *j = ctx;
+    float acc[GROUP * NR * MR];
+    for (int64_t item = first; item < end; item++) {
+        const int64_t panel = item / j->groups, group = item % j->groups;
+        const int64_t n0 = group * GROUP * NR, n1 = n0 + GROUP * NR < j->n ? n0 + GROUP * NR : j->n;
+        const float *ap = j->ap + panel * MR * j->k;
+        for (int64_t k0 = 0; k0 < j->k; k0 += KC) {
+            const int64_t kc = j->k - k0 < KC ? j->k - k0 : KC;
+            for (int64_t c0 = n0; c0 < n1; c0 += NR) {
+                const int nr = (int)(n1 - c0 < NR ? n1 - c0 : NR);
+                tile_any(nr, kc, ap + k0 * MR, j->b + k0 * j->ldb + c0, j->ldb, acc + (c0 - n0) / NR * NR * MR, k0 == 0);
+            }
+        }
+        /* Epilogue: the 32 rows of the panel, each a run of n1 - n0 outputs. */
+        const int64_t len = n1 - n0;
+        for (int i = 0; i < MR && panel * MR + i < j->m; i++) {
+            const int64_t row = panel * MR + i;
+            float *y = j->c + row * j->ldc + n0;
+            const float bias = j->bias ? j->bias[row] : 0.0f;
+            const float *r = j->res ? j->res + row * j->ldr + n0 : NULL;
+            for (int64_t q = 0; q < len; q++) {
+                const float *a = acc + (q / NR) * NR * MR + (q % NR) * MR;
+                y[q] = a[i] + bias + (r ? r[q] : 0.0f);
+            }
+            if (j->act) (void)ck_act_forward(j->act, y, y, len);
+        }
+    }
+}
+
+enum { PG_PAR_MACS = 1 << 20 };
+
+void ck_gemm_packed_threads(int32_t m, int32_t n, int32_t k, const float *packed, const float *b, int32_t ldb,
+                            const float *bias, const float *res, int32_t ldr, const ck_activation *act,
+                            float *c, int32_t ldc, int threads) {
+    pgemm_job j = {m, n, k, packed, b, bias, res, ldb, ldr, ldc,
+                   act && act->kind != CK_ACT_NONE ? act : NULL, c, ((int64_t)n + GROUP * NR - 1) / (GROUP * NR)};
+    const int64_t items = ((int64_t)m + MR - 1) / MR * j.groups;
+    ck_parallel_for(pgemm_items, &j, items, (int64_t)m * n * k < PG_PAR_MACS ? 1 : threads);
+}
+
+ck_status ck_gemm_packed(int32_t m, int32_t n, int32_t k, const float *packed, const float *b, int32_t ldb,
+                         const float *bias, const float *residual, int32_t ldr, const ck_activation *act,
+                         float *c, int32_t ldc) {
+    if (!packed || !b || !c) return CK_ERR_NULL;
+    if (m < 1 || n < 1 || k < 1 || ldb < n || ldc < n || (residual && ldr < n)) return CK_ERR_SIZE;
+    if (act && act->kind != CK_ACT_NONE) {
+        float probe = 0.0f;
+        ck_status st = ck_act_forward(act, &probe, &probe, 1);   /* checks the kind and its parameters */
+        if (st != CK_OK) return st;
+    }
+    ck_gemm_packed_threads(m, n, k, packed, b, ldb, bias, residual, ldr, act, c, ldc, ck_threads());
+    return CK_OK;
+}
