@@ -1,4 +1,4 @@
-/* gemm.c: the one place the kernels reach BLAS (OpenBLAS's cblas_sgemm). */
+/* gemm.c: where the kernels reach BLAS for their products (OpenBLAS's cblas_sgemm, sgemv, saxpy); pgemm.c has its own kernel and borrows only a transpose. */
 #include <cblas.h>
 #include <stdlib.h>
 

@@ -29,6 +29,14 @@ void ck_gemm_threads(int trans_a, int trans_b, int32_t m, int32_t n, int32_t k, 
                      const float *a, int32_t lda, const float *b, int32_t ldb,
                      float beta, float *c, int32_t ldc, int threads);
 
+/* C = act(A B + bias + R) for k <= 64 (gemm_wide.c), one pass over C;
+ * A row-major m x k, rows of B ldb apart. _applies says whether this CPU
+ * and k take it. */
+int ck_gemm_wide_applies(int32_t k);
+void ck_gemm_wide_threads(int32_t m, int32_t n, int32_t k, const float *a, const float *b, int32_t ldb,
+                          const float *bias, const float *res, int32_t ldr, const ck_activation *act,
+                          float *c, int32_t ldc, int threads);
+
 /* Tests: nonzero makes ck_gemm_packed run its plain-C kernel, as it does
  * on CPUs without AVX-512F. Set before any call, never while one runs. */
 extern int ck_packed_scalar_only;

@@ -889,14 +889,20 @@ static void test_packed_gemm(void) {
           "bad activation refused before C is written");
 }
 
-/* ResNet-like layers through the packed convolution on 1 to 3 threads:
- * several row panels, column groups and blocks of k. */
+/* Layers large enough for the threaded paths of the packed convolution
+ * (row panels, column groups, blocks of k) and of the short-k 1x1 kernel,
+ * on 1 to 3 threads. */
 static void test_packed_conv_large(void) {
     check_seed(41);
     const ck_conv2d shapes[] = {
         conv(1, 48, 80, 12, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1),    /* K 432, 144 columns */
         conv(2, 400, 33, 11, 13, 1, 1, 1, 1, 0, 0, 0, 0, 1),   /* 1x1 on the input itself, batch 2 */
         conv(1, 64, 64, 15, 15, 3, 3, 2, 1, 1, 1, 1, 1, 1),    /* stride 2 */
+        /* 1x1 with short dot products (gemm_wide.c where it runs): several
+         * blocks of 512 columns and a masked end, rows past a multiple of 6;
+         * then 196 columns, where rows are split over the threads. */
+        conv(1, 16, 70, 40, 41, 1, 1, 1, 1, 0, 0, 0, 0, 1),
+        conv(2, 96, 100, 14, 14, 1, 1, 1, 1, 0, 0, 0, 0, 1),
     };
     for (int threads = 1; threads <= 3; threads++) {
         ck_set_threads(threads);
@@ -905,8 +911,39 @@ static void test_packed_conv_large(void) {
     ck_set_threads(0);
 }
 
+/* A NaN in the input reaches every output that reads it, through ReLU and
+ * Clip too, on whichever 1x1 path runs (the scalar rule `v < 0 ? 0 : v`
+ * keeps a NaN; so must the vector kernels). */
+static void test_conv_nan(void) {
+    check_seed(51);
+    const ck_act_kind kinds[] = {CK_ACT_RELU, CK_ACT_CLIP, CK_ACT_NONE};
+    const ck_conv2d shapes[] = {conv(1, 16, 20, 9, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1),
+                                conv(1, 160, 40, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1)};
+    for (size_t sh = 0; sh < 2; sh++)
+        for (int t = 0; t < 3; t++) {
+            const ck_conv2d *p = &shapes[sh];
+            int64_t hw = (int64_t)p->h_in * p->w_in, nx = p->c_in * hw, ny = p->c_out * hw;
+            float *x = check_random(nx, -1, 1), *w = check_random((int64_t)p->c_out * p->c_in, -1, 1);
+            float *y = filled(ny, 0.0f);
+            const int64_t at = 37;
+            x[3 * hw + at] = NAN;
+            ck_activation act = act_of(kinds[t]);
+            CHECK(ck_conv2d_forward(p, CK_CONV_AUTO, x, w, NULL, &act, y, NULL, 0) == CK_OK, "nan conv status");
+            int64_t nan_at = 0, nan_elsewhere = 0;
+            for (int64_t co = 0; co < p->c_out; co++)
+                for (int64_t q = 0; q < hw; q++) {
+                    if (q == at) nan_at += isnan(y[co * hw + q]);
+                    else nan_elsewhere += isnan(y[co * hw + q]);
+                }
+            CHECK(nan_at == p->c_out && nan_elsewhere == 0, "1x1 k=%d act %d: %lld of %d outputs at the NaN are NaN, %lld elsewhere",
+                  p->c_in, kinds[t], (long long)nan_at, p->c_out, (long long)nan_elsewhere);
+            free(x); free(w); free(y);
+        }
+}
+
 int main(void) {
     test_gemm();
+    test_conv_nan();
     test_packed_gemm();
     test_packed_conv_large();
     test_conv_fixed();

@@ -1,0 +1,146 @@
+/* gemm_wide.c: C = act(A B + bias + R) for short dot products (k <= 96):
+ * MobileNet's 1x1 convolutions, with 16 to 96 input channels.
+ *
+ * There OpenBLAS's GEMM does little work per output (k = 16 multiply-adds)
+ * and the conv path around it makes three passes over a large output: the
+ * bias fill, GEMM's read and write, the activation. This kernel makes one:
+ * a block of 6 rows x 32 columns of C is summed in 12 vector registers
+ * (16 floats each, along the row, as C and B lie) over all of k, and leaves
+ * with bias, residual and activation applied. A (the weights, 6 x k per
+ * block) stays in L1; B's rows are read as they lie. Ragged ends use
+ * masked loads and stores. Where AVX-512F is missing, ck_gemm_wide_applies
+ * says no and the caller keeps OpenBLAS. */
+#include "internal.h"
+#include "team.h"
+
+enum { WR = 6, WC = 32, WIDE_K_MAX = 96, WIDE_BLOCK = 512 };
+
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target)
+#define WIDE_AVX512 1
+#endif
+#endif
+
+typedef struct wide_job {
+    int32_t m, n, k;
+    const float *a, *b, *bias, *res;
+    int32_t ldb, ldr, ldc;
+    const ck_activation *act;
+    float *c;
+    int64_t col_blocks, rows;   /* items: col_blocks per chunk of `rows` rows (a multiple of WR) */
+} wide_job;
+
+#ifdef WIDE_AVX512
+#include <immintrin.h>
+
+#define WIDE_TARGET __attribute__((target("avx512f")))
+
+/* Rows [i0, i0 + mr) and columns [q, q + 32) (mask `keep` for the last
+ * ones) of C. mr is a constant after inlining. ReLU and Clip are done in
+ * registers with the scalar rule's NaN behaviour (max and min return their
+ * second operand when one is NaN, and the NaN is passed second); any other
+ * activation runs over the stored row. */
+static inline __attribute__((always_inline)) WIDE_TARGET
+void wide_tile(const int mr, const wide_job *j, int64_t i0, int64_t q, __mmask16 keep0, __mmask16 keep1) {
+    __m512 c0[WR], c1[WR];
+    _Pragma("unroll") for (int i = 0; i < mr; i++) {
+        const float bias = j->bias ? j->bias[i0 + i] : 0.0f;
+        c0[i] = _mm512_set1_ps(bias);
+        c1[i] = _mm512_set1_ps(bias);
+    }
+    const float *b = j->b + q, *a = j->a + i0 * j->k;
+    for (int64_t kk = 0; kk < j->k; kk++) {
+        const __m512 b0 = _mm512_maskz_loadu_ps(keep0, b), b1 = _mm512_maskz_loadu_ps(keep1, b + 16);
+        _Pragma("unroll") for (int i = 0; i < mr; i++) {
+            const __m512 av = _mm512_set1_ps(a[i * j->k + kk]);
+            c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+        }
+        b += j->ldb;
+    }
+    const ck_act_kind kind = j->act ? j->act->kind : CK_ACT_NONE;
+    const __m512 lo = _mm512_set1_ps(kind == CK_ACT_CLIP ? j->act->alpha : 0.0f);
+    const __m512 hi = _mm512_set1_ps(kind == CK_ACT_CLIP ? j->act->beta : 0.0f);
+    _Pragma("unroll") for (int i = 0; i < mr; i++) {
+        float *y = j->c + (i0 + i) * j->ldc + q;
+        __m512 v0 = c0[i], v1 = c1[i];
+        if (j->res) {
+            const float *r = j->res + (i0 + i) * j->ldr + q;
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(keep0, r));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(keep1, r + 16));
+        }
+        if (kind == CK_ACT_RELU || kind == CK_ACT_CLIP) {
+            v0 = _mm512_max_ps(lo, v0);
+            v1 = _mm512_max_ps(lo, v1);
+        }
+        if (kind == CK_ACT_CLIP) {
+            v0 = _mm512_min_ps(hi, v0);
+            v1 = _mm512_min_ps(hi, v1);
+        }
+        _mm512_mask_storeu_ps(y, keep0, v0);
+        _mm512_mask_storeu_ps(y + 16, keep1, v1);
+    }
+}
+
+#define WIDE_CASE(r) case r: wide_tile(r, j, i0, q, keep0, keep1); break;
+static WIDE_TARGET void wide_block(const wide_job *j, int64_t r0, int64_t r1, int64_t q0, int64_t q1) {
+    for (int64_t i0 = r0; i0 < r1; i0 += WR) {
+        const int mr = (int)(r1 - i0 < WR ? r1 - i0 : WR);
+        for (int64_t q = q0; q < q1; q += WC) {
+            const int64_t left = q1 - q;
+            const __mmask16 keep0 = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+            const __mmask16 keep1 = left >= 32 ? 0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+            switch (mr) { WIDE_CASE(1) WIDE_CASE(2) WIDE_CASE(3) WIDE_CASE(4) WIDE_CASE(5) WIDE_CASE(6) default: break; }
+        }
+        /* Activations not done in registers: over the stored rows. */
+        const ck_act_kind kind = j->act ? j->act->kind : CK_ACT_NONE;
+        if (kind != CK_ACT_NONE && kind != CK_ACT_RELU && kind != CK_ACT_CLIP)
+            for (int i = 0; i < mr; i++) {
+                float *y = j->c + (i0 + i) * j->ldc + q0;
+                (void)ck_act_forward(j->act, y, y, q1 - q0);
+            }
+    }
+}
+#undef WIDE_CASE
+
+static void wide_items(void *ctx, int64_t first, int64_t end) {
+    const wide_job *j = ctx;
+    for (int64_t item = first; item < end; item++) {
+        const int64_t chunk = item / j->col_blocks, blk = item % j->col_blocks;
+        const int64_t q0 = blk * WIDE_BLOCK, q1 = q0 + WIDE_BLOCK < j->n ? q0 + WIDE_BLOCK : j->n;
+        const int64_t r0 = chunk * j->rows, r1 = r0 + j->rows < j->m ? r0 + j->rows : j->m;
+        wide_block(j, r0, r1, q0, q1);
+    }
+}
+
+int ck_gemm_wide_applies(int32_t k) {
+    return k >= 1 && k <= WIDE_K_MAX && ck_packed_available();
+}
+
+void ck_gemm_wide_threads(int32_t m, int32_t n, int32_t k, const float *a, const float *b, int32_t ldb,
+                          const float *bias, const float *res, int32_t ldr, const ck_activation *act,
+                          float *c, int32_t ldc, int threads) {
+    if ((int64_t)m * n * k < (1 << 20)) threads = 1;
+    /* Blocks of 512 columns; rows cut too when that leaves fewer than two
+     * items per thread (14x14 layers: 196 columns). */
+    const int64_t col_blocks = ((int64_t)n + WIDE_BLOCK - 1) / WIDE_BLOCK, row_groups = ((int64_t)m + WR - 1) / WR;
+    int64_t chunks = col_blocks >= 2 * threads ? 1 : (2 * threads + col_blocks - 1) / col_blocks;
+    if (chunks > row_groups) chunks = row_groups;
+    const int64_t rows = (row_groups + chunks - 1) / chunks * WR;
+    wide_job j = {m, n, k, a, b, bias, res, ldb, ldr, ldc, act && act->kind != CK_ACT_NONE ? act : NULL, c,
+                  col_blocks, rows};
+    ck_parallel_for(wide_items, &j, col_blocks * (((int64_t)m + rows - 1) / rows), threads);
+}
+
+#else
+
+int ck_gemm_wide_applies(int32_t k) { (void)k; return 0; }
+
+void ck_gemm_wide_threads(int32_t m, int32_t n, int32_t k, const float *a, const float *b, int32_t ldb,
+                          const float *bias, const float *res, int32_t ldr, const ck_activation *act,
+                          float *c, int32_t ldc, int threads) {
+    (void)m; (void)n; (void)k; (void)a; (void)b; (void)ldb; (void)bias; (void)res; (void)ldr; (void)act;
+    (void)c; (void)ldc; (void)threads;
+}
+
+#endif
