@@ -28,14 +28,14 @@
 
 enum { MR = 32, NR = 12, KC = 384, GROUP = 8 };
 
-int64_t ck_packed_floats(int32_t m, int32_t k) {
+static int64_t packed_floats(int32_t m, int32_t k) {
     if (m < 1 || k < 1) return -1;
     int64_t panels = ((int64_t)m + MR - 1) / MR;
     return panels * MR * k;
 }
 
 size_t ck_packed_weight_floats(int32_t m, int32_t k) {
-    int64_t f = ck_packed_floats(m, k);
+    int64_t f = packed_floats(m, k);
     return f < 0 ? 0 : (size_t)f;
 }
 

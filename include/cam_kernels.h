@@ -198,7 +198,8 @@ ck_status ck_col2im(const ck_conv2d *p, const float *col, int32_t group, float *
 typedef enum ck_conv_algo {
     CK_CONV_AUTO = 0,       /* 1x1 if it applies, else depthwise if it applies, else im2col */
     CK_CONV_IM2COL = 1,     /* im2col + GEMM per group; works for every geometry */
-    CK_CONV_1X1 = 2,        /* GEMM straight on the input: 1x1 kernel, stride 1, no padding */
+    CK_CONV_1X1 = 2,        /* GEMM straight on the input: 1x1 kernel, stride 1, no padding (up to 96
+                               input channels on AVX-512F CPUs: one pass, gemm_wide.c) */
     CK_CONV_DEPTHWISE = 3   /* direct loop: groups == c_in (c_out a multiple of c_in) */
 } ck_conv_algo;
 

@@ -21,7 +21,8 @@ struct OpContext {
     /// run inside it; the Conv takes it as a fourth input when the shape
     /// is its output's and says so in `PlannedOp.fusedResidual`.
     var residualShape: [Int]?
-    /// The model's Winograd weights, shared across its plans (nil: none kept).
+    /// The model's transformed weights (Winograd's U, packed weights), shared
+    /// across its plans (nil: none kept).
     var weightCache: WeightCache?
     /// Set when an output of the node is exposed: dumped, a CAM target, or
     /// on a path a backward pass will run through.

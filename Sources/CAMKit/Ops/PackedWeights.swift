@@ -19,12 +19,14 @@ enum PackedWeights {
         return ck_packed_available() != 0
     }()
 
-    /// Whether the packed path beats im2col + OpenBLAS here, from
-    /// bench/kernels.c's table (ResNet-50's layers, 2 threads): 1.1-1.45x
-    /// with 128 or more multiply-adds per output (ResNet's 3x3 layers and
-    /// its 1x1 layers from 14x14 down, where OpenBLAS's repacking of the
-    /// weights costs the most), but 0.84x for a 64-channel 1x1 at 56x56,
-    /// whose short dot products leave the epilogue to dominate.
+    /// Whether the packed path beats im2col + OpenBLAS here, as measured
+    /// on ResNet-50's and MobileNetV2's layers (2 threads; bench/kernels.c
+    /// times ResNet's 3x3 ones): 1.1-1.45x with 128 or more multiply-adds
+    /// per output and up to 28x28 (ResNet's 3x3 layers and its 1x1 layers
+    /// from 28x28 down, where OpenBLAS's repacking of the weights costs the
+    /// most), even on ResNet's 7x7 stem, but 0.54-0.87x with 16 to 144
+    /// multiply-adds per output at 56x56 and above, where the epilogue's
+    /// transposed writes dominate (short 1x1s go to gemm_wide.c instead).
     static func pays(_ p: ck_conv2d, hOut: Int32, wOut: Int32) -> Bool {
         Int(p.c_in) * Int(p.k_h) * Int(p.k_w) >= 128 && Int(hOut) * Int(wOut) <= 1024
     }

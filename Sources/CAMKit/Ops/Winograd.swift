@@ -31,10 +31,10 @@ enum Winograd {
     /// U (four times the weights) from memory, and 0.75x for VGG's
     /// 3-channel first layer, where the transforms outweigh the GEMMs.
     /// Where the packed GEMM runs (PackedWeights), it takes over from 14x14
-    /// down: ResNet's 256-channel 14x14 layer ran in 1.24 ms packed against
-    /// 1.28 as Winograd (2 threads), from a quarter of the memory (U is 56 MB
-    /// for ResNet-50's 14x14 stage, and every page of it is faulted in while
-    /// the model loads).
+    /// down: ResNet's 256-channel 14x14 layer ran in 1.1-1.2 ms packed
+    /// against 1.3-1.4 as Winograd (2 threads; VGG-16's 512-channel one
+    /// about even), from a quarter of the memory (U is 56 MB for ResNet-50's
+    /// 14x14 stage, and every page of it is faulted in while the model loads).
     static func pays(_ p: ck_conv2d, hOut: Int32, wOut: Int32) -> Bool {
         p.c_in >= 16 && p.c_out >= 16 && Int(hOut) * Int(wOut) >= (PackedWeights.enabled ? 400 : 144)
     }
