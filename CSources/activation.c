@@ -82,6 +82,10 @@ static void act_map(ck_act_kind kind, float a, float b, const float *x, float *y
     }
 }
 
+ck_status ck_act_valid(const ck_activation *act) {
+    return act ? check_act(act, 1) : CK_OK;
+}
+
 ck_status ck_act_forward(const ck_activation *act, const float *x, float *y, int64_t n) {
     if (!act || !x || !y) return CK_ERR_NULL;
     ck_status st = check_act(act, n);

@@ -322,13 +322,8 @@ ck_status ck_conv2d_forward_add(const ck_conv2d *p, ck_conv_algo algo,
     int path;
     ck_status s = prepare(p, algo, scratch, scratch_floats, &g, &path);
     if (s != CK_OK) return s;
-    if (act) {
-        /* Let the activation judge its own parameters now, on a dummy, so
-         * that a bad one is refused before y is written. */
-        float probe = 0.0f;
-        s = ck_act_forward(act, &probe, &probe, 1);
-        if (s != CK_OK) return s;
-    }
+    s = ck_act_valid(act);
+    if (s != CK_OK) return s;
     switch (path) {
     case CK_CONV_1X1: forward_1x1(p, &g, x, w, bias, residual, act, y); break;
     case CK_CONV_DEPTHWISE:
@@ -370,11 +365,8 @@ ck_status ck_conv2d_forward_packed(const ck_conv2d *p, const float *packed_w, co
     if (!ck_conv2d_packed_applies(p)) return CK_ERR_ARGUMENT;
     const int direct = applies(p, CK_CONV_1X1);
     if (!direct && (!scratch || scratch_floats < (size_t)(g.rows * g.cols))) return CK_ERR_SCRATCH;
-    if (act) {
-        float probe = 0.0f;
-        s = ck_act_forward(act, &probe, &probe, 1);
-        if (s != CK_OK) return s;
-    }
+    s = ck_act_valid(act);
+    if (s != CK_OK) return s;
     const int64_t x_img = (int64_t)p->c_in * p->h_in * p->w_in, y_img = (int64_t)p->c_out * g.cols;
     const int threads = ck_threads();
     for (int32_t n = 0; n < p->n; n++) {

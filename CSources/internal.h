@@ -17,6 +17,11 @@ static inline int64_t ck_checked_elems(int count, const int32_t *dims) {
     return total;
 }
 
+/* CK_OK for NULL (no activation) or a known kind with valid parameters,
+ * else CK_ERR_ARGUMENT: the fused kernels refuse a bad activation before
+ * they write their output. */
+ck_status ck_act_valid(const ck_activation *act);
+
 #define CK_ELEMS(...) ck_checked_elems((int)(sizeof((int32_t[]){__VA_ARGS__}) / sizeof(int32_t)), (int32_t[]){__VA_ARGS__})
 
 /* Plain -O2 targets baseline x86-64 (SSE2, no FMA). The few hot loops that

@@ -213,11 +213,8 @@ ck_status ck_gemm_packed(int32_t m, int32_t n, int32_t k, const float *packed, c
                          float *c, int32_t ldc) {
     if (!packed || !b || !c) return CK_ERR_NULL;
     if (m < 1 || n < 1 || k < 1 || ldb < n || ldc < n || (residual && ldr < n)) return CK_ERR_SIZE;
-    if (act && act->kind != CK_ACT_NONE) {
-        float probe = 0.0f;
-        ck_status st = ck_act_forward(act, &probe, &probe, 1);   /* checks the kind and its parameters */
-        if (st != CK_OK) return st;
-    }
+    ck_status st = ck_act_valid(act);
+    if (st != CK_OK) return st;
     ck_gemm_packed_threads(m, n, k, packed, b, ldb, bias, residual, ldr, act, c, ldc, ck_threads());
     return CK_OK;
 }

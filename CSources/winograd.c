@@ -402,13 +402,9 @@ ck_status ck_winograd_forward_add(const ck_conv2d *p, const float *u, const floa
     size_t need = (size_t)(P * (int64_t)(p->c_in + p->c_out) * g.block);
     if (!scratch) return CK_ERR_NULL;
     if (scratch_floats < need) return CK_ERR_SCRATCH;
-    if (act) {
-        /* A bad activation is refused before y is written. */
-        float probe = 0.0f;
-        s = ck_act_forward(act, &probe, &probe, 1);
-        if (s != CK_OK) return s;
-        if (act->kind == CK_ACT_NONE) act = NULL;
-    }
+    s = ck_act_valid(act);
+    if (s != CK_OK) return s;
+    if (act && act->kind == CK_ACT_NONE) act = NULL;
     int64_t x_img = (int64_t)p->c_in * p->h_in * p->w_in, y_img = (int64_t)p->c_out * g.h_out * g.w_out;
     int threads = ck_threads();
     for (int32_t n = 0; n < p->n; n++) {

@@ -12,6 +12,8 @@ public final class CAMModel: Sendable {
     let graph: Graph
     private let plans = Locked<[PlanKey: Plan]>([:])
     private let weightCache = WeightCache()
+    /// The batch-1 structure walk (target candidates), once made (TargetLayer.swift).
+    let structureCache = Locked<ModelStructure?>(nil)
 
     private struct PlanKey: Hashable { var shape: [Int]; var exposed: Set<Int> }
 

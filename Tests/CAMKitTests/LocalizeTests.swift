@@ -91,6 +91,20 @@ import Testing
         #expect(r.predictions.map(\.rank) == [1, 2, 3])
     }
 
+    /// The top-k selection against a full sort, with ties (equal logits go
+    /// in class order) and k from 1 to all classes.
+    @Test func rankedClassesMatchAFullSort() throws {
+        var rng = SystemRandomNumberGenerator()
+        for trial in 0..<50 {
+            let n = 1 + trial % 23
+            let logits = (0..<n).map { _ in Float(Int.random(in: -3...3, using: &rng)) / 2 }
+            let sorted = logits.indices.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+            for k in 1...n {
+                #expect(try CAMModel.rankedClasses(logits, topK: k, classIndex: nil) == Array(sorted.prefix(k)))
+            }
+        }
+    }
+
     @Test func boxRules() {
         // Two components of 3 pixels each: the tie goes to the one met first
         // in row-major order, even though the second holds the maximum.

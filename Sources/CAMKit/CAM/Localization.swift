@@ -62,7 +62,17 @@ extension CAMModel {
         guard topK >= 1, topK <= classCount else {
             throw CAMError(.argument, "top-k \(topK) must be 1 to \(classCount), the number of classes")
         }
-        return Array(logits.indices.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }.prefix(topK))
+        // The k best by insertion into a short sorted list: top-1 of 1000
+        // classes had been a full sort (0.35% of a MobileNetV2 Grad-CAM).
+        func before(_ a: Int, _ b: Int) -> Bool { logits[a] > logits[b] || (logits[a] == logits[b] && a < b) }
+        var best: [Int] = []
+        best.reserveCapacity(topK)
+        for c in logits.indices where best.count < topK || before(c, best[best.count - 1]) {
+            if best.count == topK { best.removeLast() }
+            let at = best.firstIndex { before(c, $0) } ?? best.count
+            best.insert(c, at: at)
+        }
+        return best
     }
 
     /// The same, with the classes chosen by `select` from the logits once

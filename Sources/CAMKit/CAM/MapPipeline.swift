@@ -8,11 +8,28 @@ import CCAMKernels
 /// resize with half-pixel centers (cv2 INTER_LINEAR).
 enum MapPipeline {
     static func normalize(_ m: [Float]) -> [Float] {
-        guard let lo = m.min() else { return m }
-        let shifted = m.map { $0 - lo }
-        let hi = shifted.max() ?? 0
-        let denominator = Float(1e-7) + hi
-        return shifted.map { $0 / denominator }
+        var m = m
+        normalizeInPlace(&m, clampingAtZero: false)
+        return m
+    }
+
+    /// N(m), or N(max(m, 0)), in two passes over m and no copies (the final
+    /// map is the input's size: 50,000 floats at 224x224). The same float
+    /// arithmetic as computing m - min first: subtracting one number is
+    /// monotonic under rounding, so max(m - lo) is (max m) - lo.
+    static func normalizeInPlace(_ m: inout [Float], clampingAtZero: Bool) {
+        guard !m.isEmpty else { return }
+        var lo = Float.infinity, top = -Float.infinity
+        m.withUnsafeMutableBufferPointer { b in
+            for i in b.indices {
+                var v = b[i]
+                if clampingAtZero { v = max(v, 0); b[i] = v }
+                lo = min(lo, v)
+                top = max(top, v)
+            }
+            let denominator = Float(1e-7) + (top - lo)
+            for i in b.indices { b[i] = (b[i] - lo) / denominator }
+        }
     }
 
     static func resize(_ m: [Float], from h: Int, _ w: Int, to outH: Int, _ outW: Int) throws(CAMError) -> [Float] {
@@ -28,7 +45,8 @@ enum MapPipeline {
     /// The final map at outH x outW from the lowres map (after the ReLU for
     /// the methods, raw for plain CAM).
     static func final(_ lowres: [Float], method: CAMMethod, h: Int, w: Int, outH: Int, outW: Int) throws(CAMError) -> [Float] {
-        let resized = try resize(normalize(lowres), from: h, w, to: outH, outW)
-        return method == .cam ? resized : normalize(resized.map { max($0, 0) })
+        var resized = try resize(normalize(lowres), from: h, w, to: outH, outW)
+        if method != .cam { normalizeInPlace(&resized, clampingAtZero: true) }
+        return resized
     }
 }
