@@ -49,3 +49,31 @@ public struct Tensor: Equatable, Sendable {
         return shape.contains(0) ? 0 : total
     }
 }
+
+/// The index of the first value that is NaN or infinite, or nil. Sixteen
+/// lanes at a time: v * 0 is 0 for a finite v and NaN otherwise, so a lane
+/// sum stays 0 exactly while every value is finite; only a chunk that fails
+/// is searched value by value. (`firstIndex(where:)` checked one value per
+/// step: 0.7% of a MobileNetV2 Grad-CAM, which checks its input, target
+/// activations, logits, gradients and map.)
+package func firstNonFinite(_ values: [Float]) -> Int? {
+    values.withUnsafeBufferPointer { b -> Int? in
+        guard let base = b.baseAddress else { return nil }
+        let raw = UnsafeRawPointer(base)
+        var i = 0
+        while i + 16 <= b.count {
+            var acc = SIMD16<Float>(repeating: 0)
+            let end = min(b.count - b.count % 16, i + 1024)
+            var j = i
+            while j < end {
+                acc += raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self) * 0
+                j += 16
+            }
+            if !(acc.sum() == 0) {   // a NaN lane makes the sum NaN, which equals nothing
+                return b[i..<end].firstIndex { !$0.isFinite }
+            }
+            i = end
+        }
+        return b[i...].firstIndex { !$0.isFinite }
+    }
+}

@@ -48,7 +48,7 @@ public func cam_localize_tensor(_ m: OpaquePointer?, _ nchw: UnsafePointer<Float
         let scalars = Array(UnsafeBufferPointer(start: nchw, count: count))
         // cam.h promises CAM_ERR_FORMAT for NaN or Inf in the data; CAMKit's
         // own check reports a bad input as an argument error.
-        if let bad = scalars.firstIndex(where: { !$0.isFinite }) {
+        if let bad = firstNonFinite(scalars) {
             let plane = Int(height) * Int(width)
             let value = scalars[bad].isNaN ? "NaN" : scalars[bad] > 0 ? "+Inf" : "-Inf"
             throw CAMError(.format, "cam_localize_tensor: nchw holds \(value) at index \(bad) (channel \(bad / plane), row \((bad % plane) / Int(width)), column \(bad % Int(width)))")

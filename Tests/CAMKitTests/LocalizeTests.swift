@@ -105,6 +105,23 @@ import Testing
         }
     }
 
+    /// The vectorized finite check against a plain scan: lengths around its
+    /// 16-lane and 1024-value chunks, with NaN, +inf and -inf anywhere.
+    @Test func firstNonFiniteMatchesAPlainScan() {
+        var rng = SystemRandomNumberGenerator()
+        let bad: [Float] = [.nan, .infinity, -.infinity]
+        for n in [0, 1, 15, 16, 17, 1023, 1024, 1025, 2047, 2048, 2100] {
+            var values = (0..<n).map { _ in Float.random(in: -1e30...1e30, using: &rng) }
+            #expect(firstNonFinite(values) == nil)
+            for trial in 0..<12 where n > 0 {
+                var v = values
+                for _ in 0...(trial % 3) { v[Int.random(in: 0..<n, using: &rng)] = bad[trial % 3] }
+                #expect(firstNonFinite(v) == v.firstIndex { !$0.isFinite })
+            }
+            if n > 0 { values[n - 1] = .nan; #expect(firstNonFinite(values) == n - 1) }
+        }
+    }
+
     @Test func boxRules() {
         // Two components of 3 pixels each: the tie goes to the one met first
         // in row-major order, even though the second holds the maximum.

@@ -255,7 +255,7 @@ extension CAMModel {
     }
 
     func checkFinite(_ values: [Float], what: String) throws(CAMError) {
-        if let i = values.firstIndex(where: { !$0.isFinite }) {
+        if let i = firstNonFinite(values) {
             throw CAMError(.format, "\(what) hold a non-finite value (\(values[i])) at flat index \(i)")
         }
     }

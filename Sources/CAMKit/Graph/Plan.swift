@@ -273,7 +273,7 @@ final class Plan: Sendable {
     }
 
     static func checkFinite(_ t: Tensor, name: String) throws(CAMError) {
-        if let bad = t.scalars.firstIndex(where: { !$0.isFinite }) {
+        if let bad = firstNonFinite(t.scalars) {
             let what = t.scalars[bad].isNaN ? "NaN" : "an infinity"
             throw CAMError(.argument, "input '\(name)' holds \(what) at flat index \(bad) (shape \(t.shape))")
         }
