@@ -130,6 +130,9 @@ def main():
     p.add_argument("--scorecam-runs", type=int, default=2, help="timed runs of Score-CAM (each is hundreds of forwards)")
     p.add_argument("--camkit", default=os.path.join(ROOT, "build", "bin", "camkit"))
     p.add_argument("--output", default=os.path.join(HERE, "RESULTS.md"))
+    p.add_argument("--keep-models", metavar="DIR",
+                   help="export the ONNX files and PyTorch weights here and keep them (default: a temporary "
+                        "directory, removed at the end; the four models take about 1.4 GB)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--arch", help=argparse.SUPPRESS)
     p.add_argument("--onnx", help=argparse.SUPPRESS)
@@ -140,13 +143,21 @@ def main():
     if args.worker:
         return worker(args)
 
+    import pytorch_grad_cam  # noqa: F401  (missing peers fail here, before minutes of exporting)
+
+    if args.keep_models:
+        os.makedirs(args.keep_models, exist_ok=True)
+        return measure(args, args.keep_models)
+    with tempfile.TemporaryDirectory(prefix="camkit-bench-") as workdir:
+        return measure(args, workdir)
+
+
+def measure(args, workdir):
     import torch
     import torchvision
     import onnxruntime
-    import pytorch_grad_cam
     from importlib.metadata import version
 
-    workdir = tempfile.mkdtemp(prefix="camkit-bench-")
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
     batches = [int(b) for b in args.batches.split(",")]
     rows = []   # (model, batch, what, camkit, peer name, peer)
