@@ -1,7 +1,8 @@
-/* conv.c: 2-D convolution, forward and backward-input, over three paths:
- * im2col + GEMM (any geometry), GEMM straight on the input (1x1), and a
+/* conv.c: 2-D convolution, forward and backward-input, over four paths:
+ * im2col + GEMM (any geometry), GEMM straight on the input (1x1), a
  * direct loop for depthwise convolutions, where GEMM would degenerate into
- * one tiny matrix product per channel. */
+ * one tiny matrix product per channel, and (forward only) a direct loop
+ * for layers with few input channels (conv_direct.c). */
 #include "conv_internal.h"
 #include "team.h"
 
@@ -33,6 +34,7 @@ static int applies(const ck_conv2d *p, ck_conv_algo algo) {
         return p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                p->pad_top == 0 && p->pad_left == 0 && p->pad_bottom == 0 && p->pad_right == 0;
     case CK_CONV_DEPTHWISE: return p->groups == p->c_in;   /* c_out % groups == 0 is checked already */
+    case CK_CONV_DIRECT: return ck_conv2d_direct_applies(p);
     case CK_CONV_AUTO: return 1;
     }
     return 0;
@@ -40,21 +42,33 @@ static int applies(const ck_conv2d *p, ck_conv_algo algo) {
 
 /* AUTO as the header orders it; anything else stays (or -1 if out of range). */
 static int resolve(const ck_conv2d *p, ck_conv_algo algo) {
-    if (algo != CK_CONV_AUTO) return algo >= CK_CONV_IM2COL && algo <= CK_CONV_DEPTHWISE ? (int)algo : -1;
+    if (algo != CK_CONV_AUTO) return algo >= CK_CONV_IM2COL && algo <= CK_CONV_DIRECT ? (int)algo : -1;
     if (applies(p, CK_CONV_1X1)) return CK_CONV_1X1;
     if (applies(p, CK_CONV_DEPTHWISE)) return CK_CONV_DEPTHWISE;
+    if (applies(p, CK_CONV_DIRECT)) return CK_CONV_DIRECT;
     return CK_CONV_IM2COL;
 }
 
-static size_t scratch_for(const ck_conv_geom *g, int algo) {
+static size_t scratch_for(const ck_conv2d *p, const ck_conv_geom *g, int algo) {
+    if (algo == CK_CONV_DIRECT) return ck_conv2d_direct_scratch_floats(p);
     return algo == CK_CONV_IM2COL ? (size_t)(g->rows * tile_cols(g)) : 0;
+}
+
+/* AUTO's scratch serves the backward pass as well, which has no direct
+ * path and takes im2col where the forward would go direct: so AUTO asks
+ * for the larger of the two there, in both directions. */
+static size_t need_for(const ck_conv2d *p, const ck_conv_geom *g, ck_conv_algo algo, int path) {
+    size_t need = scratch_for(p, g, path);
+    if (algo != CK_CONV_AUTO || path != CK_CONV_DIRECT) return need;
+    size_t back = scratch_for(p, g, CK_CONV_IM2COL);
+    return back > need ? back : need;
 }
 
 size_t ck_conv2d_scratch_floats(const ck_conv2d *p, ck_conv_algo algo) {
     ck_conv_geom g;
     if (!p || ck_conv_geometry(p, &g) != CK_OK) return 0;
     int a = resolve(p, algo);
-    return a >= 0 && applies(p, (ck_conv_algo)a) ? scratch_for(&g, a) : 0;
+    return a >= 0 && applies(p, (ck_conv_algo)a) ? need_for(p, &g, algo, a) : 0;
 }
 
 /* GEMM has to make a pass over its output before accumulating anyway
@@ -283,13 +297,14 @@ static void backward_1x1(const ck_conv2d *p, const ck_conv_geom *g, const float 
 /* ---- entry points ---------------------------------------------------------- */
 
 /* Everything both directions check before touching memory. */
-static ck_status prepare(const ck_conv2d *p, ck_conv_algo algo, float *scratch, size_t scratch_floats,
+static ck_status prepare(const ck_conv2d *p, ck_conv_algo algo, int backward, float *scratch, size_t scratch_floats,
                          ck_conv_geom *g, int *path) {
     ck_status s = ck_conv_geometry(p, g);
     if (s != CK_OK) return s;
     *path = resolve(p, algo);
     if (*path < 0 || !applies(p, (ck_conv_algo)*path)) return CK_ERR_ARGUMENT;
-    size_t need = scratch_for(g, *path);
+    size_t need = need_for(p, g, algo, *path);
+    if (backward && *path == CK_CONV_DIRECT) *path = CK_CONV_IM2COL;
     if (need > 0 && scratch_floats < need) return CK_ERR_SCRATCH;
     if (need > 0 && !scratch) return CK_ERR_NULL;
     return CK_OK;
@@ -320,7 +335,7 @@ ck_status ck_conv2d_forward_add(const ck_conv2d *p, ck_conv_algo algo,
     if (!p || !x || !w || !y) return CK_ERR_NULL;
     ck_conv_geom g;
     int path;
-    ck_status s = prepare(p, algo, scratch, scratch_floats, &g, &path);
+    ck_status s = prepare(p, algo, 0, scratch, scratch_floats, &g, &path);
     if (s != CK_OK) return s;
     s = ck_act_valid(act);
     if (s != CK_OK) return s;
@@ -330,6 +345,7 @@ ck_status ck_conv2d_forward_add(const ck_conv2d *p, ck_conv_algo algo,
         if (residual) depthwise_add(p, &g, x, w, bias, residual, act, y);
         else ck_depthwise_forward(p, &g, x, w, bias, act, y);
         break;
+    case CK_CONV_DIRECT: ck_conv_direct_forward(p, &g, x, w, bias, residual, act, y, scratch); break;
     default: forward_im2col(p, &g, x, w, bias, residual, act, y, scratch); break;
     }
     return CK_OK;
@@ -389,7 +405,7 @@ ck_status ck_conv2d_backward_input(const ck_conv2d *p, const float *w, const flo
     if (!p || !w || !dy || !dx) return CK_ERR_NULL;
     ck_conv_geom g;
     int path;
-    ck_status s = prepare(p, CK_CONV_AUTO, scratch, scratch_floats, &g, &path);
+    ck_status s = prepare(p, CK_CONV_AUTO, 1, scratch, scratch_floats, &g, &path);
     if (s != CK_OK) return s;
     switch (path) {
     case CK_CONV_1X1: backward_1x1(p, &g, w, dy, dx); break;

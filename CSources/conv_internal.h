@@ -39,6 +39,12 @@ void ck_depthwise_forward(const ck_conv2d *p, const ck_conv_geom *g, const float
 void ck_depthwise_backward_input(const ck_conv2d *p, const ck_conv_geom *g, const float *w,
                                  const float *dy, float *dx);
 
+/* The direct path for few input channels (conv_direct.c): the whole batch,
+ * scratch of ck_conv2d_direct_scratch_floats(p). Checked geometry. */
+void ck_conv_direct_forward(const ck_conv2d *p, const ck_conv_geom *g, const float *x, const float *w,
+                            const float *bias, const float *res, const ck_activation *act, float *y, float *scratch);
+size_t ck_conv2d_direct_scratch_floats(const ck_conv2d *p);
+
 /* For the kernel column (or row) at offset `off` = tap * dil - pad, the
  * output positions o in [*lo, *hi) whose input o * stride + off lies inside
  * [0, in); the rest read padding. Computing these once per tap is what

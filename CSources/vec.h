@@ -28,6 +28,12 @@ static inline __attribute__((always_inline)) vf vload(const float *p) {
     return v;
 }
 
+/* x in every lane. Not (vf){0} + x: that is a scalar add before the
+ * broadcast (0 + x is not x for x = -0), in an inner loop. */
+static inline __attribute__((always_inline)) vf vsplat(float x) {
+    return (vf){x, x, x, x, x, x, x, x};
+}
+
 static inline __attribute__((always_inline)) void vstore(float *p, vf v) {
     memcpy(p, &v, sizeof v);
 }

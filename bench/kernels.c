@@ -134,11 +134,12 @@ static void free_buffers(buffers *b) {
 }
 
 /* ResNet-50's convolutions: im2col + GEMM, with bias and ReLU fused as the
- * engine runs them, against a bare GEMM of the same M, N, K; and, where
- * the CPU runs it, the GEMM from packed weights (pgemm.c) on the layers
- * the engine gives it (PackedWeights.pays: K >= 128, at most 1024
- * columns). Returns the worst ratio of im2col's, and through *worst_engine
- * that of the path the engine takes (packed where it runs, else im2col). */
+ * engine runs them, against a bare GEMM of the same M, N, K; and the path
+ * the engine takes where it is another: the direct loop for the 3-channel
+ * stem (conv_direct.c), and, where the CPU runs it, the GEMM from packed
+ * weights (pgemm.c) on the layers the engine gives it (PackedWeights.pays:
+ * K >= 128, at most 1024 columns). Returns the worst ratio of im2col's,
+ * and through *worst_engine that of the path the engine takes. */
 static double resnet_table(int threads, double *worst_engine) {
     ck_set_threads(threads);
     bench_threads = threads;
@@ -154,9 +155,10 @@ static double resnet_table(int threads, double *worst_engine) {
     double worst = 1e9;
     *worst_engine = 1e9;
     printf("ResNet-50 convolutions, threads %d: im2col + GEMM (+ bias + ReLU) vs a bare OpenBLAS GEMM on as many threads;\n"
-           "packed: from weights packed once (pgemm.c), where the engine runs it\n", threads);
+           "engine: the path the engine takes instead, direct (conv_direct.c) or from weights packed once (pgemm.c)\n",
+           threads);
     printf("%-26s %5s %6s %5s %10s %10s %7s %11s %7s\n", "layer", "M", "N", "K", "conv GF/s", "GEMM GF/s", "ratio",
-           "packed GF/s", "ratio");
+           "engine GF/s", "ratio");
     for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
         const ck_conv2d *p = &layers[i].p;
         int32_t ho, wo;
@@ -171,7 +173,16 @@ static double resnet_table(int threads, double *worst_engine) {
         if (ratio < worst) worst = ratio;
         printf("%-26s %5d %6d %5d %10.1f %10.1f %6.1f%%", layers[i].name, m, n, k, flops / t_conv * 1e-9,
                flops / t_gemm * 1e-9, 100 * ratio);
-        if (ck_packed_available() && ck_conv2d_packed_applies(p) && k >= 128 && n <= 1024) {
+        if (ck_conv2d_direct_applies(p)) {
+            size_t sf = ck_conv2d_scratch_floats(p, CK_CONV_DIRECT);
+            float *scratch = random_floats(sf);
+            job dj = {p, CK_CONV_DIRECT, 0, 0, 0, b.x, b.w, b.bias, &relu, b.y, scratch, sf, NULL, NULL};
+            double t_direct, t_gemm2;
+            median_pair(&dj, &gemm, 1.2, &t_direct, &t_gemm2);
+            engine = t_gemm2 / t_direct;
+            printf(" %11.1f %6.1f%% direct", flops / t_direct * 1e-9, 100 * engine);
+            free(scratch);
+        } else if (ck_packed_available() && ck_conv2d_packed_applies(p) && k >= 128 && n <= 1024) {
             float *packed = malloc(ck_packed_weight_floats(m, k) * sizeof(float));
             size_t sf = ck_conv2d_packed_scratch_floats(p);
             float *scratch = random_floats(sf);
@@ -180,7 +191,7 @@ static double resnet_table(int threads, double *worst_engine) {
             double t_packed, t_gemm2;
             median_pair(&pj, &gemm, 1.2, &t_packed, &t_gemm2);
             engine = t_gemm2 / t_packed;
-            printf(" %11.1f %6.1f%%", flops / t_packed * 1e-9, 100 * engine);
+            printf(" %11.1f %6.1f%% packed", flops / t_packed * 1e-9, 100 * engine);
             free(packed);
             free(scratch);
         }

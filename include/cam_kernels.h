@@ -196,16 +196,27 @@ ck_status ck_col2im(const ck_conv2d *p, const float *col, int32_t group, float *
 /* How a forward convolution is computed. All give the same result up to
  * float32 summation order. */
 typedef enum ck_conv_algo {
-    CK_CONV_AUTO = 0,       /* 1x1 if it applies, else depthwise if it applies, else im2col */
+    CK_CONV_AUTO = 0,       /* 1x1 if it applies, else depthwise, else direct, else im2col */
     CK_CONV_IM2COL = 1,     /* im2col + GEMM per group; works for every geometry */
     CK_CONV_1X1 = 2,        /* GEMM straight on the input: 1x1 kernel, stride 1, no padding (up to 96
                                input channels on AVX-512F CPUs: one pass, gemm_wide.c) */
-    CK_CONV_DEPTHWISE = 3   /* direct loop: groups == c_in (c_out a multiple of c_in) */
+    CK_CONV_DEPTHWISE = 3,  /* direct loop: groups == c_in (c_out a multiple of c_in) */
+    CK_CONV_DIRECT = 4      /* direct loop for few input channels, a network's first layer
+                               (conv_direct.c): groups 1, c_in <= CK_CONV_DIRECT_MAX_CIN,
+                               no dilation, at most CK_CONV_DIRECT_MAX_TAPS taps */
 } ck_conv_algo;
 
+/* The most input channels CK_CONV_DIRECT takes, and the most kernel taps
+ * (c_in * k_h * k_w): enough for 4 channels of 8 x 8. */
+#define CK_CONV_DIRECT_MAX_CIN 4
+#define CK_CONV_DIRECT_MAX_TAPS 256
+
+/* Whether CK_CONV_DIRECT applies to this (valid) geometry. */
+int ck_conv2d_direct_applies(const ck_conv2d *p);
+
 /* Scratch (in floats) that ck_conv2d_forward / _backward_input need for this
- * geometry and algorithm: 0 for the 1x1 and depthwise paths, else at most
- * rows * cols of one group. The engine sizes one buffer for the largest
+ * geometry and algorithm: 0 for the 1x1 and depthwise paths, about a
+ * megabyte for the direct one, else at most rows * cols of one group. The engine sizes one buffer for the largest
  * layer of a model and reuses it, so nothing is allocated per call.
  * Returns 0 on an invalid geometry as well; call ck_conv2d_output_size to
  * tell the two apart. */

@@ -170,6 +170,8 @@ static int algo_applies(const ck_conv2d *p, ck_conv_algo algo) {
         return p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                !p->pad_top && !p->pad_left && !p->pad_bottom && !p->pad_right;
     case CK_CONV_DEPTHWISE: return p->groups == p->c_in;
+    case CK_CONV_DIRECT:
+        return p->groups == 1 && p->c_in <= 4 && p->dil_h == 1 && p->dil_w == 1 && p->c_in * p->k_h * p->k_w <= 256;
     }
     return 0;
 }
@@ -335,10 +337,10 @@ static void check_forward(const ck_conv2d *p, const char *name, const float *x, 
     /* A residual added before the activation (ck_conv2d_forward_add), on
      * every path, the second time round. */
     float *res = check_random(g.y_elems, -2, 2);
-    const ck_conv_algo algos[] = {CK_CONV_AUTO, CK_CONV_IM2COL, CK_CONV_1X1, CK_CONV_DEPTHWISE};
-    for (int round = 0; round < 8; round++) {
-        ck_conv_algo algo = algos[round % 4];
-        const float *r = round >= 4 ? res : NULL;
+    const ck_conv_algo algos[] = {CK_CONV_AUTO, CK_CONV_IM2COL, CK_CONV_1X1, CK_CONV_DEPTHWISE, CK_CONV_DIRECT};
+    for (int round = 0; round < 10; round++) {
+        ck_conv_algo algo = algos[round % 5];
+        const float *r = round >= 5 ? res : NULL;
         size_t sf = ck_conv2d_scratch_floats(p, algo);
         float *y = filled(g.y_elems, NAN);
         if (!algo_applies(p, algo)) {
@@ -350,13 +352,26 @@ static void check_forward(const ck_conv2d *p, const char *name, const float *x, 
             continue;
         }
         ck_conv_algo path = algo == CK_CONV_AUTO
-            ? (algo_applies(p, CK_CONV_1X1) ? CK_CONV_1X1 : algo_applies(p, CK_CONV_DEPTHWISE) ? CK_CONV_DEPTHWISE : CK_CONV_IM2COL)
+            ? (algo_applies(p, CK_CONV_1X1) ? CK_CONV_1X1 : algo_applies(p, CK_CONV_DEPTHWISE) ? CK_CONV_DEPTHWISE
+               : algo_applies(p, CK_CONV_DIRECT) ? CK_CONV_DIRECT : CK_CONV_IM2COL)
             : algo;
+        CHECK(ck_conv2d_direct_applies(p) == algo_applies(p, CK_CONV_DIRECT), "%s: direct applies %d", name,
+              ck_conv2d_direct_applies(p));
         if (path == CK_CONV_IM2COL)
             CHECK(sf >= 1 && (int64_t)sf <= g.rows * g.cols, "%s: im2col scratch %zu of %lld", name, sf,
                   (long long)(g.rows * g.cols));
+        else if (path == CK_CONV_DIRECT)
+            /* AUTO's scratch also serves the backward pass, which takes im2col. */
+            CHECK(sf >= 1 && (algo != CK_CONV_AUTO || sf >= ck_conv2d_scratch_floats(p, CK_CONV_IM2COL)),
+                  "%s: algo %d direct scratch %zu", name, algo, sf);
         else
             CHECK(sf == 0, "%s: algo %d scratch %zu, want 0", name, algo, sf);
+        if (algo == CK_CONV_DIRECT) {
+            float *short_scratch = filled((int64_t)sf, NAN);
+            CHECK(ck_conv2d_forward(p, algo, x, w, bias, act, y, short_scratch, sf - 1) == CK_ERR_SCRATCH &&
+                  all_equal(y, NAN, g.y_elems), "%s: direct path took a short scratch", name);
+            free(short_scratch);
+        }
         /* Exactly the advertised size, so that ASan catches any overrun. */
         float *scratch = sf ? filled((int64_t)sf, NAN) : NULL;
         ck_status s = r ? ck_conv2d_forward_add(p, algo, x, w, bias, r, act, y, scratch, sf)
@@ -555,10 +570,25 @@ static void test_conv_fixed(void) {
         {conv(1, 2, 2, 50, 50, 3, 3, 1, 40, 40, 40, 40, 40, 2), 1, CK_ACT_RELU},
         {conv(2, 3, 6, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 3), 1, CK_ACT_RELU},          /* 7 rows: a block, a pair, a single */
         {conv(1, 2, 2, 13, 14, 3, 3, 2, 1, 1, 1, 1, 1, 2), 1, CK_ACT_RELU},        /* stride 2, 7 output rows */
+        /* The direct path for few input channels (conv_direct.c): network
+         * stems at odd sizes, c_out not a multiple of its 6-channel block,
+         * rows of 1 to 4 vectors and a partial one, even and odd left pads,
+         * strides 1 to 4, padding wider than the kernel, and an input wide
+         * enough to go in several bands of rows. */
+        {conv(1, 3, 9, 67, 61, 7, 7, 2, 1, 3, 3, 3, 3, 1), 1, CK_ACT_RELU},        /* ResNet's stem */
+        {conv(2, 3, 6, 31, 33, 3, 3, 2, 1, 1, 1, 1, 1, 1), 1, CK_ACT_CLIP},        /* MobileNet's, batch 2 */
+        {conv(1, 3, 5, 29, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_RELU},        /* VGG's */
+        {conv(1, 1, 3, 9, 50, 5, 3, 1, 1, 2, 2, 2, 0, 1), 0, CK_ACT_NONE},         /* 48 columns: 2 blocks of 3 vectors */
+        {conv(1, 2, 7, 11, 61, 3, 5, 2, 1, 0, 3, 1, 2, 1), 1, CK_ACT_SILU},        /* odd left pad, stride 2 */
+        {conv(1, 4, 3, 300, 900, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_RELU},      /* 5 bands of 70 rows */
+        {conv(1, 2, 3, 20, 23, 4, 4, 4, 1, 1, 2, 0, 1, 1), 1, CK_ACT_NONE},        /* stride 4 */
+        {conv(1, 3, 2, 17, 19, 3, 3, 3, 1, 2, 1, 0, 0, 1), 0, CK_ACT_LEAKY_RELU},  /* stride 3 */
+        {conv(1, 1, 2, 5, 6, 3, 3, 1, 1, 4, 5, 4, 5, 1), 1, CK_ACT_NONE},          /* pads past the kernel */
+        {conv(1, 2, 1, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0, 1), 1, CK_ACT_NONE},          /* 1x1 output */
     };
     size_t n_cases = sizeof cases / sizeof cases[0];
     for (size_t i = 0; i < n_cases; i++) run_conv(&cases[i].p, cases[i].bias, cases[i].act, 1);
-    for (size_t i = n_cases - 13; i < n_cases - 9; i++) {
+    for (size_t i = n_cases - 23; i < n_cases - 19; i++) {
         geom g = geom_of(&cases[i].p);
         CHECK((int64_t)ck_conv2d_scratch_floats(&cases[i].p, CK_CONV_IM2COL) < g.rows * g.cols,
               "case %zu was meant to build im2col in blocks", i);

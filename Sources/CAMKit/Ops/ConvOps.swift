@@ -45,9 +45,11 @@ enum ConvOps {
             scratch = max(scratch, ck_winograd_scratch_floats(&p))
         }
         // Else weights packed once for the GEMM (PackedWeights.swift), where
-        // that beats OpenBLAS, which packs them again on every call.
+        // that beats OpenBLAS, which packs them again on every call; but a
+        // first layer of a few channels runs direct (conv_direct.c), with no
+        // column matrix at all.
         var packedW: [Float]? = nil
-        if winogradU == nil, PackedWeights.enabled, ck_conv2d_packed_applies(&p) != 0,
+        if winogradU == nil, ck_conv2d_direct_applies(&p) == 0, PackedWeights.enabled, ck_conv2d_packed_applies(&p) != 0,
            PackedWeights.pays(p, hOut: hOut, wOut: wOut),
            let id = c.node.inputs[1], case .float(let weights)? = c.operands[1]?.constant,
            let packed = PackedWeights.weights(p, id: id, weights.scalars, cache: c.weightCache) {

@@ -1,0 +1,219 @@
+/* conv_direct.c: direct convolution for layers with few input channels,
+ * which is a network's first layer (3 channels; ResNet's 7x7 stride-2
+ * stem, VGG's 3x3, MobileNet's 3x3 stride 2).
+ *
+ * im2col + GEMM fits those badly. The column matrix has k_h * k_w * c_in
+ * rows (27 to 147) for every output position: 7.4 MB for ResNet's stem,
+ * written and read back once per image, and a GEMM whose k is that small
+ * spends much of its time on packing. Here each output row is made in
+ * vector registers straight from the input: a block of 6 output channels
+ * by 2 vectors of 8 positions (12 accumulators, which with the two inputs
+ * and a weight fill the 16 AVX registers; a third vector spilled one to
+ * the stack and halved the speed), and for each kernel tap 2 loads, 6
+ * broadcast weights and 12 multiply-adds.
+ *
+ * Stride: a vector needs its 8 inputs side by side, which stride 2 spreads
+ * over 16. So each input row is first split into its stride phases, padded
+ * with zeros (phase f holds the padded row's columns f, f + s, f + 2s, ...):
+ * the input of output column ow at tap kw is then element ow + kw / s of
+ * phase kw % s, and 8 consecutive outputs read 8 consecutive floats. The
+ * split rows of a band of output rows are built once in scratch (c_in
+ * channels x s phases x the band's rows: about 0.6 MB for ResNet's stem at
+ * 224 x 224), and every output channel block reads them from cache. */
+#include <string.h>
+
+#include "conv_internal.h"
+#include "team.h"
+#include "vec.h"
+
+/* Output channels and vectors per register block; the scratch for one
+ * band; and the work below which a layer stays on one thread. */
+enum { CB = 6, NV = 2, BAND_FLOATS = 1 << 18, PAR_MACS = 1 << 20 };
+
+int ck_conv2d_direct_applies(const ck_conv2d *p) {
+    ck_conv_geom g;
+    if (!p || ck_conv_geometry(p, &g) != CK_OK) return 0;
+    return p->groups == 1 && p->c_in <= CK_CONV_DIRECT_MAX_CIN && p->dil_h == 1 && p->dil_w == 1 &&
+           g.rows <= CK_CONV_DIRECT_MAX_TAPS;
+}
+
+/* The split rows' layout for one band of output rows. */
+typedef struct band_geom {
+    int64_t vecs;       /* vectors per output row: w_out rounded up to VEC */
+    int64_t row_len;    /* floats per phase row: every vector's reach (kw / s_w past its start) */
+    int64_t band;       /* output rows per band */
+    int64_t rows;       /* padded input rows a band reads: (band - 1) * s_h + k_h */
+} band_geom;
+
+static band_geom band_geometry(const ck_conv2d *p, const ck_conv_geom *g) {
+    band_geom b;
+    b.vecs = (g->w_out + VEC - 1) / VEC;
+    b.row_len = b.vecs * VEC + (p->k_w - 1) / p->stride_w + 1;
+    int64_t per_row = (int64_t)p->c_in * p->stride_w * b.row_len;   /* one padded input row, split */
+    int64_t rows = BAND_FLOATS / per_row;
+    b.band = rows < p->k_h ? 1 : (rows - p->k_h) / p->stride_h + 1;
+    if (b.band > g->h_out) b.band = g->h_out;
+    b.rows = (b.band - 1) * p->stride_h + p->k_h;
+    return b;
+}
+
+/* Scratch: the weights regrouped by channel block (tap-major, CB channels
+ * side by side, so a block's four broadcasts come from one line), then
+ * the split rows of one band. */
+static int64_t weight_floats(const ck_conv2d *p, const ck_conv_geom *g) {
+    return ((int64_t)p->c_out + CB - 1) / CB * CB * g->rows;
+}
+
+size_t ck_conv2d_direct_scratch_floats(const ck_conv2d *p) {
+    ck_conv_geom g;
+    if (!ck_conv2d_direct_applies(p) || ck_conv_geometry(p, &g) != CK_OK) return 0;
+    band_geom b = band_geometry(p, &g);
+    return (size_t)(weight_floats(p, &g) + (int64_t)p->c_in * p->stride_w * b.rows * b.row_len);
+}
+
+typedef struct direct_job {
+    const ck_conv2d *p;
+    const ck_conv_geom *g;
+    const band_geom *b;
+    const float *x, *bias, *res;       /* x, res and y: this image's */
+    const float *wb;                   /* the weights by channel block */
+    const int64_t *tap;                /* each tap's offset in the split rows of an output row */
+    const ck_activation *act;          /* NULL: none */
+    float *y, *split;
+    int64_t oh0, oh1;                  /* the band's output rows */
+} direct_job;
+
+/* Split rows for (channel, padded row) items of the band: row r of the
+ * band is padded input row oh0 * s_h + r, input row that minus pad_top. */
+static void split_items(void *ctx, int64_t first, int64_t end) {
+    const direct_job *j = ctx;
+    const ck_conv2d *p = j->p;
+    const int64_t s = p->stride_w, len = j->b->row_len, rows = j->b->rows;
+    for (int64_t item = first; item < end; item++) {
+        const int64_t c = item / rows, r = item % rows, ih = j->oh0 * p->stride_h + r - p->pad_top;
+        float *phase0 = j->split + (c * s * rows + r) * len;   /* phase f at phase0 + f * rows * len */
+        for (int64_t f = 0; f < s; f++) zero_short(phase0 + f * rows * len, len);
+        if (ih < 0 || ih >= p->h_in) continue;
+        const float *src = j->x + ((int64_t)c * p->h_in + ih) * p->w_in;
+        /* Input column iw is padded column q = iw + pad_left: phase q % s,
+         * slot q / s. Columns whose slot is past the row are never read
+         * (they only exist when the right padding is short of a stride). */
+        const int64_t pl = p->pad_left, n = p->w_in < len * s - pl ? p->w_in : len * s - pl;
+        if (n <= 0) continue;
+        if (s == 1) {
+            copy_short(phase0 + pl, src, n);
+        } else if (s == 2) {
+            /* Even columns to phase pl % 2 from slot pl / 2, odd ones to the other from (pl + 1) / 2. */
+            float *even = phase0 + (pl % 2) * rows * len + pl / 2, *odd = phase0 + ((pl + 1) % 2) * rows * len + (pl + 1) / 2;
+            deinterleave2(src, n, even, odd);
+        } else {
+            for (int64_t iw = 0; iw < n; iw++) phase0[(iw + pl) % s * rows * len + (iw + pl) / s] = src[iw];
+        }
+    }
+}
+
+/* One register block: output channels [co, co + cb), output row oh,
+ * vectors [v0, v0 + nv) of it. cb and nv are constants after inlining. */
+static inline __attribute__((always_inline))
+void block(const int cb, const int nv, const direct_job *j, int64_t co, int64_t oh, int64_t v0) {
+    const int64_t taps = j->g->rows, plane = (int64_t)j->g->h_out * j->g->w_out, w_out = j->g->w_out;
+    vf acc[CB][NV];
+    for (int c = 0; c < cb; c++) {
+        const vf b = vsplat(j->bias ? j->bias[co + c] : 0.0f);
+        for (int v = 0; v < nv; v++) acc[c][v] = b;
+    }
+    /* One flat loop over the taps: nested loops over channel, row and
+     * column left the compiler shuffling the accumulators between
+     * registers and the stack at every turn. */
+    const float *base = j->split + (oh - j->oh0) * j->p->stride_h * j->b->row_len + v0 * VEC, *w = j->wb + co * taps;
+    for (int64_t t = 0; t < taps; t++, w += CB) {
+        const float *src = base + j->tap[t];
+        vf xv[NV];
+        for (int v = 0; v < nv; v++) xv[v] = vload(src + v * VEC);
+        for (int c = 0; c < cb; c++) {
+            const vf wv = vsplat(w[c]);
+            for (int v = 0; v < nv; v++) acc[c][v] += wv * xv[v];
+        }
+    }
+    for (int c = 0; c < cb; c++) {
+        float *y = j->y + (co + c) * plane + oh * w_out;
+        const float *r = j->res ? j->res + (co + c) * plane + oh * w_out : NULL;
+        for (int v = 0; v < nv; v++) {
+            const int64_t at = (v0 + v) * VEC, n = w_out - at < VEC ? w_out - at : VEC;
+            vf out = acc[c][v];
+            if (n == VEC) {
+                if (r) out += vload(r + at);
+                vstore(y + at, out);
+            } else {
+                float tail[VEC];
+                vstore(tail, out);
+                for (int64_t i = 0; i < n; i++) y[at + i] = tail[i] + (r ? r[at + i] : 0.0f);
+            }
+        }
+    }
+}
+
+#define BLOCK_CASE(c, v) case (c) * 8 + (v): block(c, v, j, co, oh, v0); break;
+
+/* Items are (output row, channel block), the row outer: consecutive items
+ * read the same split rows. */
+static inline __attribute__((always_inline))
+void rows_body(const direct_job *j, int64_t first, int64_t end) {
+    const int64_t blocks = (j->p->c_out + CB - 1) / CB, vecs = j->b->vecs;
+    const int64_t plane = (int64_t)j->g->h_out * j->g->w_out;
+    for (int64_t item = first; item < end; item++) {
+        const int64_t oh = j->oh0 + item / blocks, co = item % blocks * CB;
+        const int cb = j->p->c_out - co < CB ? (int)(j->p->c_out - co) : CB;
+        for (int64_t v0 = 0; v0 < vecs; v0 += NV) {
+            const int nv = vecs - v0 < NV ? (int)(vecs - v0) : NV;
+            switch (cb * 8 + nv) {
+            BLOCK_CASE(1, 1) BLOCK_CASE(2, 1) BLOCK_CASE(3, 1) BLOCK_CASE(4, 1) BLOCK_CASE(5, 1) BLOCK_CASE(6, 1)
+            BLOCK_CASE(1, 2) BLOCK_CASE(2, 2) BLOCK_CASE(3, 2) BLOCK_CASE(4, 2) BLOCK_CASE(5, 2) BLOCK_CASE(6, 2)
+            default: break;
+            }
+        }
+        if (j->act)
+            for (int c = 0; c < cb; c++) {
+                float *y = j->y + (co + c) * plane + oh * j->g->w_out;
+                (void)ck_act_forward(j->act, y, y, j->g->w_out);
+            }
+    }
+}
+#undef BLOCK_CASE
+
+CK_MULTIVERSION
+static void rows_items_body(const direct_job *j, int64_t first, int64_t end) {
+    rows_body(j, first, end);
+}
+
+static void rows_items(void *ctx, int64_t first, int64_t end) {
+    rows_items_body(ctx, first, end);
+}
+
+void ck_conv_direct_forward(const ck_conv2d *p, const ck_conv_geom *g, const float *x, const float *w,
+                            const float *bias, const float *res, const ck_activation *act, float *y, float *scratch) {
+    const band_geom b = band_geometry(p, g);
+    const int64_t x_img = (int64_t)p->c_in * p->h_in * p->w_in, y_img = (int64_t)p->c_out * g->cols;
+    const int64_t blocks = (p->c_out + CB - 1) / CB, taps = g->rows;
+    const int threads = (int64_t)p->c_out * g->cols * g->rows < PAR_MACS ? 1 : ck_threads();
+    if (act && act->kind == CK_ACT_NONE) act = NULL;
+    /* Tap (ci, kh, kw) reads phase kw % s of channel ci, kh rows down,
+     * from slot kw / s; channels past c_out get zero weights. */
+    int64_t tap[CK_CONV_DIRECT_MAX_TAPS];
+    for (int64_t t = 0; t < taps; t++) {
+        const int64_t ci = t / (p->k_h * p->k_w), kh = t / p->k_w % p->k_h, kw = t % p->k_w;
+        tap[t] = ((ci * p->stride_w + kw % p->stride_w) * b.rows + kh) * b.row_len + kw / p->stride_w;
+    }
+    float *wb = scratch, *split = scratch + weight_floats(p, g);
+    for (int64_t co = 0; co < blocks * CB; co++)
+        for (int64_t t = 0; t < taps; t++)
+            wb[(co / CB * taps + t) * CB + co % CB] = co < p->c_out ? w[co * taps + t] : 0.0f;
+    for (int32_t n = 0; n < p->n; n++) {
+        for (int64_t oh0 = 0; oh0 < g->h_out; oh0 += b.band) {
+            direct_job j = {p, g, &b, x + n * x_img, bias, res ? res + n * y_img : NULL, wb, tap, act, y + n * y_img,
+                            split, oh0, oh0 + b.band < g->h_out ? oh0 + b.band : g->h_out};
+            ck_parallel_for(split_items, &j, (int64_t)p->c_in * b.rows, threads);
+            ck_parallel_for(rows_items, &j, (j.oh1 - j.oh0) * blocks, threads);
+        }
+    }
+}
