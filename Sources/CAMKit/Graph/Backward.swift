@@ -46,7 +46,7 @@ extension Plan {
     /// depend on gets a zero gradient.
     func gradient(of output: Int, seed: Tensor, at tail: Tail, values: [Int: Value]) throws(CAMError) -> Tensor {
         var grads: [Int: Tensor] = [output: seed]
-        var scratch = [Float](repeating: 0, count: scratchFloats)
+        var scratch = Plan.scratch(scratchFloats)
         for index in tail.steps.reversed() {
             let step = steps[index]
             let gradOutputs = step.outputs.map { grads[$0] }
@@ -91,7 +91,7 @@ extension Plan {
             throw CAMError(.internal, "runTail: value of shape \(value.shape) for a target of shape \(shapes[tail.target] ?? [])")
         }
         var values: [Int: Value] = [tail.target: .float(value)]
-        var scratch = [Float](repeating: 0, count: scratchFloats)
+        var scratch = Plan.scratch(scratchFloats)
         for index in tail.steps {
             let step = steps[index]
             var operands: [Value?] = []
