@@ -322,16 +322,23 @@ ck_status ck_avgpool2d_backward(const ck_pool2d *p, const float *dy, float *dx) 
 /* ------------------------------------------------------------------------ */
 
 /* The mean is accumulated in double: planes can be large (a whole feature
- * map) and a float running sum would lose digits the CAM weights need. */
+ * map) and a float running sum would lose digits the CAM weights need.
+ * Eight running sums, not one: a single chain of dependent adds made
+ * MobileNetV2's 1280 x 49 pooling 4x slower than onnxruntime's. */
+CK_MULTIVERSION
+static double plane_sum(const float *x, int32_t n) {
+    double s[8] = {0};
+    int32_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) s[k] += x[j + k];
+    for (; j < n; j++) s[0] += x[j];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
 ck_status ck_global_avgpool_forward(const float *x, float *y, int32_t planes, int32_t hw) {
     if (!x || !y) return CK_ERR_NULL;
     if (CK_ELEMS(planes, hw) < 0) return CK_ERR_SIZE;
-    for (int64_t i = 0; i < planes; i++) {
-        const float *xp = x + i * hw;
-        double sum = 0.0;
-        for (int32_t j = 0; j < hw; j++) sum += xp[j];
-        y[i] = (float)(sum / hw);
-    }
+    for (int64_t i = 0; i < planes; i++) y[i] = (float)(plane_sum(x + i * hw, hw) / hw);
     return CK_OK;
 }
 
