@@ -58,7 +58,7 @@ static band_geom band_geometry(const ck_conv2d *p, const ck_conv_geom *g) {
 }
 
 /* Scratch: the weights regrouped by channel block (tap-major, CB channels
- * side by side, so a block's four broadcasts come from one line), then
+ * side by side, so a block's six broadcasts come from one line), then
  * the split rows of one band. */
 static int64_t weight_floats(const ck_conv2d *p, const ck_conv_geom *g) {
     return ((int64_t)p->c_out + CB - 1) / CB * CB * g->rows;
