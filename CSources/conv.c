@@ -40,34 +40,34 @@ static int applies(const ck_conv2d *p, ck_conv_algo algo) {
     return 0;
 }
 
-/* AUTO as the header orders it; anything else stays (or -1 if out of range). */
-static int resolve(const ck_conv2d *p, ck_conv_algo algo) {
-    if (algo != CK_CONV_AUTO) return algo >= CK_CONV_IM2COL && algo <= CK_CONV_DIRECT ? (int)algo : -1;
-    if (applies(p, CK_CONV_1X1)) return CK_CONV_1X1;
-    if (applies(p, CK_CONV_DEPTHWISE)) return CK_CONV_DEPTHWISE;
-    if (applies(p, CK_CONV_DIRECT)) return CK_CONV_DIRECT;
-    return CK_CONV_IM2COL;
-}
-
 static size_t scratch_for(const ck_conv2d *p, const ck_conv_geom *g, int algo) {
     if (algo == CK_CONV_DIRECT) return ck_conv2d_direct_scratch_floats(p);
     return algo == CK_CONV_IM2COL ? (size_t)(g->rows * tile_cols(g)) : 0;
 }
 
-/* AUTO's scratch serves the backward pass as well, which has no direct
- * path and takes im2col where the forward would go direct: so AUTO asks
- * for the larger of the two there, in both directions. */
+/* AUTO as the header orders it; anything else stays (or -1 if out of
+ * range). AUTO goes direct only where that path's scratch fits in
+ * im2col's, so that AUTO's scratch is im2col's as it always was: the
+ * backward pass, which has no direct path, runs im2col in it. (Only tiny
+ * outputs fall back, where the direct path's padded rows outgrow the
+ * column matrix.) */
+static int resolve(const ck_conv2d *p, const ck_conv_geom *g, ck_conv_algo algo) {
+    if (algo != CK_CONV_AUTO) return algo >= CK_CONV_IM2COL && algo <= CK_CONV_DIRECT ? (int)algo : -1;
+    if (applies(p, CK_CONV_1X1)) return CK_CONV_1X1;
+    if (applies(p, CK_CONV_DEPTHWISE)) return CK_CONV_DEPTHWISE;
+    if (applies(p, CK_CONV_DIRECT) && scratch_for(p, g, CK_CONV_DIRECT) <= scratch_for(p, g, CK_CONV_IM2COL))
+        return CK_CONV_DIRECT;
+    return CK_CONV_IM2COL;
+}
+
 static size_t need_for(const ck_conv2d *p, const ck_conv_geom *g, ck_conv_algo algo, int path) {
-    size_t need = scratch_for(p, g, path);
-    if (algo != CK_CONV_AUTO || path != CK_CONV_DIRECT) return need;
-    size_t back = scratch_for(p, g, CK_CONV_IM2COL);
-    return back > need ? back : need;
+    return scratch_for(p, g, algo == CK_CONV_AUTO && path == CK_CONV_DIRECT ? CK_CONV_IM2COL : path);
 }
 
 size_t ck_conv2d_scratch_floats(const ck_conv2d *p, ck_conv_algo algo) {
     ck_conv_geom g;
     if (!p || ck_conv_geometry(p, &g) != CK_OK) return 0;
-    int a = resolve(p, algo);
+    int a = resolve(p, &g, algo);
     return a >= 0 && applies(p, (ck_conv_algo)a) ? need_for(p, &g, algo, a) : 0;
 }
 
@@ -301,7 +301,7 @@ static ck_status prepare(const ck_conv2d *p, ck_conv_algo algo, int backward, fl
                          ck_conv_geom *g, int *path) {
     ck_status s = ck_conv_geometry(p, g);
     if (s != CK_OK) return s;
-    *path = resolve(p, algo);
+    *path = resolve(p, g, algo);
     if (*path < 0 || !applies(p, (ck_conv_algo)*path)) return CK_ERR_ARGUMENT;
     size_t need = need_for(p, g, algo, *path);
     if (backward && *path == CK_CONV_DIRECT) *path = CK_CONV_IM2COL;

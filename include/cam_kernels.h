@@ -196,7 +196,8 @@ ck_status ck_col2im(const ck_conv2d *p, const float *col, int32_t group, float *
 /* How a forward convolution is computed. All give the same result up to
  * float32 summation order. */
 typedef enum ck_conv_algo {
-    CK_CONV_AUTO = 0,       /* 1x1 if it applies, else depthwise, else direct, else im2col */
+    CK_CONV_AUTO = 0,       /* 1x1 if it applies, else depthwise, else direct (where its scratch
+                               fits in im2col's), else im2col */
     CK_CONV_IM2COL = 1,     /* im2col + GEMM per group; works for every geometry */
     CK_CONV_1X1 = 2,        /* GEMM straight on the input: 1x1 kernel, stride 1, no padding (up to 96
                                input channels on AVX-512F CPUs: one pass, gemm_wide.c) */
@@ -216,7 +217,8 @@ int ck_conv2d_direct_applies(const ck_conv2d *p);
 
 /* Scratch (in floats) that ck_conv2d_forward / _backward_input need for this
  * geometry and algorithm: 0 for the 1x1 and depthwise paths, about a
- * megabyte for the direct one, else at most rows * cols of one group. The engine sizes one buffer for the largest
+ * megabyte for CK_CONV_DIRECT, else (AUTO included) at most rows * cols of
+ * one group. The engine sizes one buffer for the largest
  * layer of a model and reuses it, so nothing is allocated per call.
  * Returns 0 on an invalid geometry as well; call ck_conv2d_output_size to
  * tell the two apart. */

@@ -287,7 +287,7 @@ static ck_activation act_of(ck_act_kind kind) {
     return a;
 }
 
-static int packed_cases;
+static int packed_cases, direct_cases;
 
 /* ck_conv2d_forward_packed against the same reference, where it applies
  * (groups == 1), without and with the residual; refused elsewhere. */
@@ -351,19 +351,22 @@ static void check_forward(const ck_conv2d *p, const char *name, const float *x, 
             free(scratch); free(y);
             continue;
         }
+        /* AUTO goes direct where that path's scratch fits in im2col's. */
+        int direct_fits = algo_applies(p, CK_CONV_DIRECT) &&
+                          ck_conv2d_scratch_floats(p, CK_CONV_DIRECT) <= ck_conv2d_scratch_floats(p, CK_CONV_IM2COL);
         ck_conv_algo path = algo == CK_CONV_AUTO
             ? (algo_applies(p, CK_CONV_1X1) ? CK_CONV_1X1 : algo_applies(p, CK_CONV_DEPTHWISE) ? CK_CONV_DEPTHWISE
-               : algo_applies(p, CK_CONV_DIRECT) ? CK_CONV_DIRECT : CK_CONV_IM2COL)
+               : direct_fits ? CK_CONV_DIRECT : CK_CONV_IM2COL)
             : algo;
         CHECK(ck_conv2d_direct_applies(p) == algo_applies(p, CK_CONV_DIRECT), "%s: direct applies %d", name,
               ck_conv2d_direct_applies(p));
-        if (path == CK_CONV_IM2COL)
-            CHECK(sf >= 1 && (int64_t)sf <= g.rows * g.cols, "%s: im2col scratch %zu of %lld", name, sf,
-                  (long long)(g.rows * g.cols));
+        if (algo == CK_CONV_AUTO && path == CK_CONV_DIRECT && round == 0) direct_cases++;
+        if (path == CK_CONV_IM2COL || (path == CK_CONV_DIRECT && algo == CK_CONV_AUTO))
+            /* AUTO's scratch is im2col's wherever it goes: the backward pass runs im2col in it. */
+            CHECK(sf >= 1 && (int64_t)sf <= g.rows * g.cols && sf == ck_conv2d_scratch_floats(p, CK_CONV_IM2COL),
+                  "%s: algo %d scratch %zu of %lld", name, algo, sf, (long long)(g.rows * g.cols));
         else if (path == CK_CONV_DIRECT)
-            /* AUTO's scratch also serves the backward pass, which takes im2col. */
-            CHECK(sf >= 1 && (algo != CK_CONV_AUTO || sf >= ck_conv2d_scratch_floats(p, CK_CONV_IM2COL)),
-                  "%s: algo %d direct scratch %zu", name, algo, sf);
+            CHECK(sf >= 1, "%s: direct scratch %zu", name, sf);
         else
             CHECK(sf == 0, "%s: algo %d scratch %zu, want 0", name, algo, sf);
         if (algo == CK_CONV_DIRECT) {
@@ -588,6 +591,14 @@ static void test_conv_fixed(void) {
     };
     size_t n_cases = sizeof cases / sizeof cases[0];
     for (size_t i = 0; i < n_cases; i++) run_conv(&cases[i].p, cases[i].bias, cases[i].act, 1);
+    /* The three stems at full size: AUTO takes them direct (their direct
+     * scratch fits in im2col's). */
+    const ck_conv2d stems[] = {conv(1, 3, 64, 224, 224, 7, 7, 2, 1, 3, 3, 3, 3, 1), conv(1, 3, 64, 224, 224, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+                               conv(1, 3, 32, 224, 224, 3, 3, 2, 1, 0, 0, 1, 1, 1)};
+    for (size_t i = 0; i < 3; i++)
+        CHECK(ck_conv2d_direct_applies(&stems[i]) &&
+              ck_conv2d_scratch_floats(&stems[i], CK_CONV_DIRECT) <= ck_conv2d_scratch_floats(&stems[i], CK_CONV_IM2COL),
+              "stem %zu would not go direct under AUTO", i);
     for (size_t i = n_cases - 23; i < n_cases - 19; i++) {
         geom g = geom_of(&cases[i].p);
         CHECK((int64_t)ck_conv2d_scratch_floats(&cases[i].p, CK_CONV_IM2COL) < g.rows * g.cols,
@@ -980,6 +991,7 @@ int main(void) {
     test_conv_random();
     test_conv_threads();
     test_conv_bad();
-    printf("%d convolution geometries checked, %d through the packed path\n", conv_cases, packed_cases);
+    printf("%d convolution geometries checked, %d through the packed path, %d direct under AUTO\n", conv_cases,
+           packed_cases, direct_cases);
     return check_report("test_conv");
 }
