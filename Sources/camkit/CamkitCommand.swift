@@ -14,7 +14,27 @@ struct Camkit: ParsableCommand {
     /// (VGG-16's forward: 247 ms, 219 ms so); libcam leaves malloc to its host.
     static func main() {
         Runtime.keepHeap()
-        Camkit.main(nil)
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+        } catch {
+            exitOneLine(error)
+        }
+    }
+
+    /// Errors leave as one line on stderr (design.md's CLI contract): a
+    /// usage error as ArgumentParser words it, without the usage block it
+    /// appends, and with where to find help instead. --help, --version and
+    /// the exit codes `guarded` throws (its line is written) go as
+    /// ArgumentParser sends them.
+    static func exitOneLine(_ error: Error) -> Never {
+        let code = exitCode(for: error)
+        if code == .success || error is ExitCode { exit(withError: error) }
+        let first = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+        let names = configuration.subcommands.map { $0._commandName }
+        let sub = CommandLine.arguments.dropFirst().first.flatMap { names.contains($0) ? " \($0)" : nil } ?? ""
+        FileHandle.standardError.write(Data("camkit: error: \(first) (see 'camkit\(sub) --help')\n".utf8))
+        Foundation.exit(code.rawValue)
     }
 
     /// Runs a subcommand body, turning a CAMError into one line on stderr and

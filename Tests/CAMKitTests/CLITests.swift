@@ -115,9 +115,23 @@ struct CLITests {
             let lines = r.stderr.split(separator: "\n")
             #expect(lines.count == 1 && lines[0].hasPrefix("camkit: error: ") && lines[0].contains(fragment), "\(arguments): \(r.stderr)")
         }
-        // A limit that is not positive is a usage error.
-        let r = try CLI.run(["info", model, "--max-nodes", "0"])
-        #expect(r.status == 64 && r.stderr.contains("--max-nodes"), "\(r.stderr)")
+        // Usage errors (a limit that is not positive, a missing value or
+        // argument, an unknown subcommand) exit 64 with one line too, not
+        // ArgumentParser's usage block; --help still prints the help.
+        let usage: [([String], String)] = [
+            (["info", model, "--max-nodes", "0"], "--max-nodes"),
+            (["bench", model, "--top"], "--top"),
+            (["bench"], "<model>"),
+            (["nosuch"], "nosuch"),
+        ]
+        for (arguments, fragment) in usage {
+            let r = try CLI.run(arguments)
+            let lines = r.stderr.split(separator: "\n")
+            #expect(r.status == 64 && lines.count == 1 && lines[0].hasPrefix("camkit: error: ") && lines[0].contains(fragment),
+                    "\(arguments): status \(r.status), \(r.stderr)")
+        }
+        let help = try CLI.run(["bench", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("--profile") && help.stderr.isEmpty, "\(help.stderr)")
     }
 }
 
