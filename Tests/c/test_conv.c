@@ -982,9 +982,35 @@ static void test_conv_nan(void) {
         }
 }
 
+/* The direct path for few input channels: a NaN reaches exactly the
+ * outputs whose window reads it (as in the double reference), through
+ * ReLU too, and no other. */
+static void test_direct_nan(void) {
+    check_seed(52);
+    const ck_conv2d p = conv(1, 3, 7, 20, 21, 7, 7, 2, 1, 3, 3, 3, 3, 1);
+    geom g = geom_of(&p);
+    float *x = check_random(g.x_elems, -1, 1), *w = check_random(g.w_elems, -1, 1);
+    x[1 * 20 * 21 + 9 * 21 + 10] = NAN;
+    double *ref = malloc(sizeof(double) * (size_t)g.y_elems), *mag = malloc(sizeof(double) * (size_t)g.y_elems);
+    ref_conv(&p, x, w, NULL, ref, mag);
+    const ck_activation relu = act_of(CK_ACT_RELU);
+    size_t sf = ck_conv2d_scratch_floats(&p, CK_CONV_DIRECT);
+    float *scratch = filled((int64_t)sf, 0.0f), *y = filled(g.y_elems, 0.0f);
+    CHECK(ck_conv2d_forward(&p, CK_CONV_DIRECT, x, w, NULL, &relu, y, scratch, sf) == CK_OK, "direct nan status");
+    int64_t wrong = 0, nans = 0;
+    for (int64_t i = 0; i < g.y_elems; i++) {
+        wrong += isnan(y[i]) != isnan(ref[i]);
+        nans += isnan(ref[i]) != 0;
+    }
+    CHECK(nans > 0 && wrong == 0, "direct path: %lld outputs differ in NaN-ness from the reference (%lld NaN there)",
+          (long long)wrong, (long long)nans);
+    free(x); free(w); free(ref); free(mag); free(scratch); free(y);
+}
+
 int main(void) {
     test_gemm();
     test_conv_nan();
+    test_direct_nan();
     test_packed_gemm();
     test_packed_conv_large();
     test_conv_fixed();
