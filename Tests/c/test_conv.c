@@ -581,7 +581,7 @@ static void test_conv_fixed(void) {
         {conv(1, 3, 9, 67, 61, 7, 7, 2, 1, 3, 3, 3, 3, 1), 1, CK_ACT_RELU},        /* ResNet's stem */
         {conv(2, 3, 6, 31, 33, 3, 3, 2, 1, 1, 1, 1, 1, 1), 1, CK_ACT_CLIP},        /* MobileNet's, batch 2 */
         {conv(1, 3, 5, 29, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_RELU},        /* VGG's */
-        {conv(1, 1, 3, 9, 50, 5, 3, 1, 1, 2, 2, 2, 0, 1), 0, CK_ACT_NONE},         /* 48 columns: 2 blocks of 3 vectors */
+        {conv(1, 1, 3, 9, 50, 5, 3, 1, 1, 2, 2, 2, 0, 1), 0, CK_ACT_NONE},         /* 48 columns: 3 blocks of 2 vectors */
         {conv(1, 2, 7, 11, 61, 3, 5, 2, 1, 0, 3, 1, 2, 1), 1, CK_ACT_SILU},        /* odd left pad, stride 2 */
         {conv(1, 4, 3, 300, 900, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_RELU},      /* 5 bands of 70 rows */
         {conv(1, 2, 3, 20, 23, 4, 4, 4, 1, 1, 2, 0, 1, 1), 1, CK_ACT_NONE},        /* stride 4 */
@@ -594,7 +594,7 @@ static void test_conv_fixed(void) {
     /* The three stems at full size: AUTO takes them direct (their direct
      * scratch fits in im2col's). */
     const ck_conv2d stems[] = {conv(1, 3, 64, 224, 224, 7, 7, 2, 1, 3, 3, 3, 3, 1), conv(1, 3, 64, 224, 224, 3, 3, 1, 1, 1, 1, 1, 1, 1),
-                               conv(1, 3, 32, 224, 224, 3, 3, 2, 1, 0, 0, 1, 1, 1)};
+                               conv(1, 3, 32, 224, 224, 3, 3, 2, 1, 1, 1, 1, 1, 1)};
     for (size_t i = 0; i < 3; i++)
         CHECK(ck_conv2d_direct_applies(&stems[i]) &&
               ck_conv2d_scratch_floats(&stems[i], CK_CONV_DIRECT) <= ck_conv2d_scratch_floats(&stems[i], CK_CONV_IM2COL),
