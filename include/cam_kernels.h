@@ -272,8 +272,9 @@ size_t ck_winograd_weight_floats(const ck_conv2d *p);
 ck_status ck_winograd_transform_weights(const ck_conv2d *p, const float *w, float *u);
 
 /* Scratch (floats) for ck_winograd_forward: 36 * (c_in + c_out) per tile
- * of a block of 4x4 output tiles, the block bounded near 8 MiB (at least
- * 16 tiles); independent of the thread count. 0 when the path does not apply. */
+ * of a block of 4x4 output tiles (of any images of the batch), the block
+ * bounded near 8 MiB (at least 16 tiles); independent of the thread count.
+ * 0 when the path does not apply. */
 size_t ck_winograd_scratch_floats(const ck_conv2d *p);
 
 /* y = act(conv(x, w) + bias) as ck_conv2d_forward computes it, from U

@@ -56,4 +56,32 @@ import Testing
             #expect(Fixtures.maxAbsDiff(row, ref) <= Fixtures.tolerance(ref))
         }
     }
+
+    /// ResNet-18's five images on two threads run as runs of three and two
+    /// images (CAMModel.forward), where Winograd takes the 14x14 and 7x7
+    /// layers, whose tiles then span images: each row is still its image's
+    /// logits.
+    @Test func runsOfImagesGiveEachImagesLogits() throws {
+        let model = try CAMModel(contentsOf: Fixtures.modelURL("resnet18"))
+        let entries = try Fixtures.manifest("resnet18")["images"] as! [[String: Any]]
+        let order = [0, 1, 1, 0, 1]
+        var batch: [Float] = []
+        var references: [Tensor] = []
+        for i in order {
+            batch += try Fixtures.npy(entries[i]["input"] as! String).scalars
+            references.append(try Fixtures.npy("models/resnet18/\(entries[i]["id"] as! String)/logits.npy"))
+        }
+        let one = try model.plan(for: [1, 3, 224, 224], exposing: []).steps.count(where: \.winograd)
+        for images in [2, 3] {
+            let run = try model.plan(for: [images, 3, 224, 224], exposing: []).steps.count(where: \.winograd)
+            #expect(run > one, "a run of \(images) takes Winograd on \(run) layers, one image on \(one)")
+        }
+        let input = try Tensor(shape: [order.count, 3, 224, 224], scalars: batch)
+        let out = try Runtime.withThreads(2) { () throws(CAMError) in try model.forward(input) }
+        #expect(out.shape == [order.count, 1000])
+        for (i, ref) in references.enumerated() {
+            let row = try Tensor(shape: [1, 1000], scalars: Array(out.scalars[(i * 1000)..<((i + 1) * 1000)]))
+            #expect(Fixtures.maxAbsDiff(row, ref) <= Fixtures.tolerance(ref), "image \(i)")
+        }
+    }
 }

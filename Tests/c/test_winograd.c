@@ -112,6 +112,13 @@ static void test_geometries(void) {
     check_case(conv3x3(1, 3, 222, 222, 17, 1, 1, 1, 1), 1);
     check_case(conv3x3(2, 3, 230, 221, 17, 2, 0, 1, 2), 2);
     for (int v = 0; v < 12; v++) check_case(conv3x3(1, 64, 14, 14, 64, 1, 1, 1, 1), v);
+    /* Blocks take tiles across images: 9 images of 4 tiles in blocks of
+     * 12 tiles (three images); 11 images of 9 tiles in blocks of 15 (16
+     * evened out), most starting inside an image, in the middle of a tile
+     * row; and a batch in one block of 64 tiles. */
+    check_case(conv3x3(9, 32, 7, 7, 48, 1, 1, 1, 1), 3);
+    check_case(conv3x3(11, 32, 9, 9, 8, 1, 1, 1, 1), 4);
+    check_case(conv3x3(4, 256, 14, 14, 256, 1, 1, 1, 1), 7);
 }
 
 static void test_arguments(void) {

@@ -92,6 +92,7 @@ enum ConvOps {
             return [.float(Tensor(uncheckedShape: outShape, scalars: y))]
         }
         op.fusedResidual = residual
+        op.winograd = transformed != nil
         // Input gradient only: dx = col2im(W^T dy). A fused activation would
         // need its pre-activation values, so backward plans never fuse.
         if activation == nil, !residual {

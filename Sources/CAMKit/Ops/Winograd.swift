@@ -35,8 +35,11 @@ enum Winograd {
     /// against 1.3-1.4 as Winograd (2 threads; VGG-16's 512-channel one
     /// about even), from a quarter of the memory (U is 56 MB for ResNet-50's
     /// 14x14 stage, and every page of it is faulted in while the model loads).
+    /// A batch counts as one image of all its outputs: winograd.c takes the
+    /// tiles of all its images into the same GEMMs.
     static func pays(_ p: ck_conv2d, hOut: Int32, wOut: Int32) -> Bool {
-        p.c_in >= 16 && p.c_out >= 16 && Int(hOut) * Int(wOut) >= (PackedWeights.enabled ? 400 : 144)
+        let tiles = Int(p.n) * ((Int(hOut) + 3) / 4) * ((Int(wOut) + 3) / 4)
+        return p.c_in >= 16 && p.c_out >= 16 && tiles >= (PackedWeights.enabled ? 25 : 9)
     }
 
     /// U for the weights `w` of value `id` (ck_winograd_transform_weights),
