@@ -13,6 +13,11 @@ typedef struct ck_conv_geom {
     int64_t rows, cols;         /* cin_g * k_h * k_w, h_out * w_out */
 } ck_conv_geom;
 
+/* Rows per panel of A packed for ck_gemm_packed (pgemm.c), which
+ * winograd.c also writes directly: panel p holds, for each column k, rows
+ * [CK_PANEL p, CK_PANEL (p + 1)) of A, rows past m zero. */
+enum { CK_PANEL = 32 };
+
 /* Checks every field of p and the element counts of x, w and y: CK_OK, or
  * CK_ERR_SIZE / CK_ERR_ARGUMENT (groups). p must not be NULL. */
 ck_status ck_conv_geometry(const ck_conv2d *p, ck_conv_geom *g);

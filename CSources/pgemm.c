@@ -26,7 +26,7 @@
 #include "conv_internal.h"
 #include "team.h"
 
-enum { MR = 32, NR = 12, KC = 384, GROUP = 8 };
+enum { MR = CK_PANEL, NR = 12, KC = 384, GROUP = 8 };
 
 static int64_t packed_floats(int32_t m, int32_t k) {
     if (m < 1 || k < 1) return -1;

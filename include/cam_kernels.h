@@ -290,6 +290,23 @@ ck_status ck_winograd_forward_add(const ck_conv2d *p, const float *u, const floa
                                   const float *residual, const ck_activation *act, float *y,
                                   float *scratch, size_t scratch_floats);
 
+/* The 36 GEMMs from U packed point by point for ck_gemm_packed (pgemm.c)
+ * instead of through OpenBLAS, which packs each point's c_out x c_in
+ * matrix again on every call: where a block has few tiles (14x14 and 7x7
+ * layers) that copy costs more than the multiply. Floats of packed U: 36 *
+ * ck_packed_weight_floats(c_out, c_in); 0 when the path does not apply. */
+size_t ck_winograd_packed_floats(const ck_conv2d *p);
+
+/* U, each point's c_out x c_in matrix packed as ck_pack_weights packs it,
+ * into ck_winograd_packed_floats(p) floats. CK_ERR_ARGUMENT if the path
+ * does not apply. */
+ck_status ck_winograd_transform_weights_packed(const ck_conv2d *p, const float *w, float *packed);
+
+/* ck_winograd_forward_add from packed U; same scratch. */
+ck_status ck_winograd_forward_packed(const ck_conv2d *p, const float *packed_u, const float *x, const float *bias,
+                                     const float *residual, const ck_activation *act, float *y,
+                                     float *scratch, size_t scratch_floats);
+
 /* ------------------------------------------------------------------------ */
 /* GEMM from weights packed once (pgemm.c)                                   */
 /* ------------------------------------------------------------------------ */

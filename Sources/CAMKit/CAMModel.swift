@@ -124,7 +124,8 @@ public final class CAMModel: Sendable {
     /// to 2x (MobileNetV2) slower at batch 8 on 2 cores. Runs of images
     /// rather than single ones, because a run is one batch to the kernels:
     /// Winograd takes the 4x4 tiles of all its images at once (winograd.c),
-    /// which pays at 7x7 and 14x14 where one image's few tiles do not.
+    /// which pays at 7x7, where one image's four tiles do not, and shares
+    /// each read of the transformed weights among more tiles at 14x14.
     public func forward(_ input: Tensor) throws(CAMError) -> Tensor {
         let n = input.shape.first ?? 1
         let workers = min(n, Runtime.threads)

@@ -58,6 +58,15 @@ static void check_case(ck_conv2d p, int variant) {
     CHECK(uf == (size_t)36 * p.c_out * p.c_in, "weight floats %zu", uf);
     float *u = check_zeros((int64_t)uf), *scratch = check_random((int64_t)sf, -1, 1);
     CHECK(ck_winograd_transform_weights(&p, w, u) == CK_OK, "transform");
+    size_t pf = ck_winograd_packed_floats(&p);
+    CHECK(pf == 36 * ck_packed_weight_floats(p.c_out, p.c_in), "packed floats %zu", pf);
+    /* Packed directly, equal to U packed point by point by ck_pack_weights. */
+    float *packed = check_random((int64_t)pf, -1, 1), *repacked = check_random((int64_t)pf, -1, 1);
+    CHECK(ck_winograd_transform_weights_packed(&p, w, packed) == CK_OK, "transform packed");
+    size_t point = pf / 36;
+    for (int q = 0; q < 36; q++) (void)ck_pack_weights(p.c_out, p.c_in, u + (size_t)q * p.c_out * p.c_in, repacked + q * point);
+    CHECK(memcmp(packed, repacked, pf * sizeof(float)) == 0, "packed U differs from U packed");
+    free(repacked);
     double *ref = malloc(sizeof(double) * (size_t)ny);
     double pre_max;
     ref_conv(&p, ho, wo, x, w, bias, res, act, ref, &pre_max);
@@ -66,20 +75,22 @@ static void check_case(ck_conv2d p, int variant) {
     /* float32 with transform coefficients up to 8: a few ulps of the
      * largest output per sqrt(terms). */
     double tol = 1e-5 * scale * sqrt(p.c_in * 9.0);
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int run = 0; run < 4; run++) {
+        int threads = 1 + run % 2, from_packed = run / 2;
         ck_set_threads(threads);
         float *y = check_random(ny, 100, 200);   /* every output must be overwritten */
-        ck_status s = res ? ck_winograd_forward_add(&p, u, x, bias, res, act, y, scratch, sf)
-                          : ck_winograd_forward(&p, u, x, bias, act, y, scratch, sf);
+        ck_status s = from_packed ? ck_winograd_forward_packed(&p, packed, x, bias, res, act, y, scratch, sf)
+                      : res       ? ck_winograd_forward_add(&p, u, x, bias, res, act, y, scratch, sf)
+                                  : ck_winograd_forward(&p, u, x, bias, act, y, scratch, sf);
         double err = 0;
         for (int64_t i = 0; i < ny; i++) {
             double d = fabs((double)y[i] - ref[i]);
             if (d != d) d = INFINITY;
             err = fmax(err, d);
         }
-        CHECK(s == CK_OK && err <= tol, "n%d c%d->%d %dx%d pads %d %d %d %d variant %d threads %d: status %d, "
+        CHECK(s == CK_OK && err <= tol, "n%d c%d->%d %dx%d pads %d %d %d %d variant %d threads %d%s: status %d, "
               "error %g > %g", p.n, p.c_in, p.c_out, p.h_in, p.w_in, p.pad_top, p.pad_left, p.pad_bottom,
-              p.pad_right, variant, threads, (int)s, err, tol);
+              p.pad_right, variant, threads, from_packed ? " packed" : "", (int)s, err, tol);
         worst_abs = fmax(worst_abs, err);
         worst_ratio = fmax(worst_ratio, err / tol);
         worst_rel = fmax(worst_rel, err / fmax(1, pre_max));
@@ -87,7 +98,7 @@ static void check_case(ck_conv2d p, int variant) {
     }
     ck_set_threads(0);
     cases++;
-    free(x); free(w); free(bias); free(res); free(u); free(scratch); free(ref);
+    free(x); free(w); free(bias); free(res); free(u); free(packed); free(scratch); free(ref);
 }
 
 static void test_geometries(void) {
@@ -138,6 +149,16 @@ static void test_arguments(void) {
     CHECK(ck_winograd_forward(&p, u, x, NULL, NULL, NULL, scratch, sf) == CK_ERR_NULL, "NULL y");
     CHECK(ck_winograd_forward(&p, u, x, NULL, NULL, y, NULL, sf) == CK_ERR_NULL, "NULL scratch");
     CHECK(ck_winograd_forward(&p, u, x, NULL, NULL, y, scratch, sf - 1) == CK_ERR_SCRATCH, "scratch too small");
+    size_t pf = ck_winograd_packed_floats(&p);
+    float *packed = check_zeros((int64_t)pf);
+    CHECK(pf == 36 * ck_packed_weight_floats(5, 4), "packed floats %zu", pf);
+    CHECK(ck_winograd_transform_weights_packed(NULL, w, packed) == CK_ERR_NULL, "packed NULL p");
+    CHECK(ck_winograd_transform_weights_packed(&p, NULL, packed) == CK_ERR_NULL, "packed NULL w");
+    CHECK(ck_winograd_transform_weights_packed(&p, w, NULL) == CK_ERR_NULL, "packed NULL packed");
+    CHECK(ck_winograd_transform_weights_packed(&p, w, packed) == CK_OK, "transform packed");
+    CHECK(ck_winograd_forward_packed(&p, NULL, x, NULL, NULL, NULL, y, scratch, sf) == CK_ERR_NULL, "packed NULL u");
+    CHECK(ck_winograd_forward_packed(&p, packed, x, NULL, NULL, NULL, y, scratch, sf - 1) == CK_ERR_SCRATCH,
+          "packed scratch too small");
     const ck_activation bad = {CK_ACT_CLIP, 1.0f, -1.0f}, unknown = {(ck_act_kind)99, 0, 0};
     CHECK(ck_winograd_forward(&p, u, x, NULL, &bad, y, scratch, sf) == CK_ERR_ARGUMENT, "Clip min > max");
     CHECK(ck_winograd_forward(&p, u, x, NULL, &unknown, y, scratch, sf) == CK_ERR_ARGUMENT, "unknown activation");
@@ -163,12 +184,16 @@ static void test_arguments(void) {
         CHECK(ck_winograd_weight_floats(&no[i]) == 0 && ck_winograd_scratch_floats(&no[i]) == 0, "case %d sizes", i);
         CHECK(ck_winograd_transform_weights(&no[i], w, u) == CK_ERR_ARGUMENT, "case %d transform", i);
         CHECK(ck_winograd_forward(&no[i], u, x, NULL, NULL, y, scratch, sf) == CK_ERR_ARGUMENT, "case %d forward", i);
+        CHECK(ck_winograd_packed_floats(&no[i]) == 0, "case %d packed floats", i);
+        CHECK(ck_winograd_transform_weights_packed(&no[i], w, packed) == CK_ERR_ARGUMENT, "case %d transform packed", i);
+        CHECK(ck_winograd_forward_packed(&no[i], packed, x, NULL, NULL, NULL, y, scratch, sf) == CK_ERR_ARGUMENT,
+              "case %d forward packed", i);
     }
     /* An invalid geometry is a size error, as for ck_conv2d_forward. */
     ck_conv2d empty = conv3x3(1, 4, 1, 1, 5, 0, 0, 0, 0);
     CHECK(!ck_winograd_applies(&empty), "1x1 input without padding applies");
     CHECK(ck_winograd_forward(&empty, u, x, NULL, NULL, y, scratch, sf) == CK_ERR_SIZE, "empty output");
-    free(x); free(w); free(u); free(scratch); free(y);
+    free(x); free(w); free(u); free(packed); free(scratch); free(y);
 }
 
 int main(void) {
