@@ -1,4 +1,4 @@
-/* winograd.c: 3x3 stride-1 convolution as Winograd F(4x4, 3x3).
+/* winograd.c: 3x3 stride-1 convolution as Winograd F(4x4, 3x3) or F(2x2, 3x3).
  *
  * im2col + GEMM spends 9 multiply-adds per output and input channel;
  * F(4x4, 3x3) spends 36 per 4x4 output tile, 2.25 per output: a 4x cut in
@@ -7,11 +7,16 @@
  *
  *   y_tile = A^T [ (G g G^T) .* (B^T d B) ] A
  *
- * for a 6x6 input tile d (stride 4) and a 3x3 kernel g. The weight side
+ * for a 6x6 input tile d (stride 4) and a 3x3 kernel g. F(2x2, 3x3) (the
+ * points 0, +-1) takes 4x4 input tiles at stride 2 and spends 16 per 2x2
+ * tile, 4 per output: less of a cut, but U is 16/9 of the weights rather
+ * than 4x, which is what counts at 7x7, where one image has only four
+ * 4x4 tiles (or 16 2x2 ones) to share each read of U. The tile size m (2
+ * or 4) is an argument of every function below. The weight side
  * U = G g G^T is computed once by the caller (the engine, while planning);
  * here each block of tiles goes
- *   input transform  V[p][c][t]  = (B^T d_{c,t} B)[p]        (36 points p)
- *   36 GEMMs         M[p]        = U[p] (c_out x c_in) * V[p] (c_in x tiles)
+ *   input transform  V[p][c][t]  = (B^T d_{c,t} B)[p]        ((m + 2)^2 points p)
+ *   GEMM per point   M[p]        = U[p] (c_out x c_in) * V[p] (c_in x tiles)
  *   output transform y[co][tile] = act(A^T M[.][co][t] A + bias[co])
  * Both transforms run eight tiles of one tile row at a time, in vector
  * registers (vec.h), so their cost stays small next to the GEMMs even at
@@ -24,8 +29,10 @@
 #include "team.h"
 #include "vec.h"
 
-/* Points per tile, tile size, and tiles per vector chunk. */
-enum { P = 36, TILE = 4, CHUNK = VEC };
+/* The most points per tile (F(4x4, 3x3)), and tiles per vector chunk. */
+enum { P = 36, CHUNK = VEC };
+
+static int points(int32_t m) { return (m + 2) * (m + 2); }
 
 /* Scratch is V and M for one block of tiles: 36 * (c_in + c_out) floats
  * per tile. Tiles are numbered across the images of the batch, image by
@@ -53,6 +60,7 @@ enum { BLOCK_FLOATS = 1 << 21, BLOCK_MIN = 16 };
 enum { PAR_MACS = 1 << 20, SPLIT_MIN = 32 };
 
 typedef struct wino_geom {
+    int32_t m, points;  /* output tile size (2 or 4), (m + 2)^2 */
     int32_t h_out, w_out, tiles_h, tiles_w;
     int64_t tiles;      /* per image */
     int64_t total;      /* in the batch: n * tiles */
@@ -70,19 +78,24 @@ int ck_winograd_applies(const ck_conv2d *p) {
     return CK_ELEMS(P, p->c_out, p->c_in) >= 0;
 }
 
+/* 1 if the path takes p with tile size m. */
+static int applies_m(const ck_conv2d *p, int32_t m) { return (m == 2 || m == 4) && ck_winograd_applies(p); }
+
 /* 0 unless the geometry applies. */
-static int wino_geometry(const ck_conv2d *p, wino_geom *w) {
+static int wino_geometry(const ck_conv2d *p, int32_t m, wino_geom *w) {
     ck_conv_geom g;
-    if (!ck_winograd_applies(p) || ck_conv_geometry(p, &g) != CK_OK) return 0;
+    if (!applies_m(p, m) || ck_conv_geometry(p, &g) != CK_OK) return 0;
+    w->m = m;
+    w->points = points(m);
     w->h_out = g.h_out;
     w->w_out = g.w_out;
-    w->tiles_h = (g.h_out + TILE - 1) / TILE;
-    w->tiles_w = (g.w_out + TILE - 1) / TILE;
+    w->tiles_h = (g.h_out + m - 1) / m;
+    w->tiles_w = (g.w_out + m - 1) / m;
     w->tiles = (int64_t)w->tiles_h * w->tiles_w;
     w->total = w->tiles * p->n;
     w->x_img = (int64_t)p->c_in * p->h_in * p->w_in;
     w->y_img = (int64_t)p->c_out * g.h_out * g.w_out;
-    int64_t per_tile = (int64_t)P * (p->c_in + p->c_out);
+    int64_t per_tile = (int64_t)w->points * (p->c_in + p->c_out);
     int64_t t = (int64_t)p->c_in * p->c_out / (2 * (p->c_in + p->c_out));
     if (t < w->tiles) t = w->tiles;
     if (t > BLOCK_FLOATS / per_tile) t = BLOCK_FLOATS / per_tile;
@@ -95,27 +108,34 @@ static int wino_geometry(const ck_conv2d *p, wino_geom *w) {
     }
     /* Each of V and M is one GEMM operand per point: its index must fit an int. */
     int64_t widest = p->c_in > p->c_out ? p->c_in : p->c_out;
-    if (t * widest * P >= CK_MAX_ELEMENTS) t = (CK_MAX_ELEMENTS - 1) / (widest * P);
+    if (t * widest * w->points >= CK_MAX_ELEMENTS) t = (CK_MAX_ELEMENTS - 1) / (widest * w->points);
     w->block = t;
     return t >= 1;
 }
 
-size_t ck_winograd_weight_floats(const ck_conv2d *p) {
-    return ck_winograd_applies(p) ? (size_t)P * (size_t)p->c_out * (size_t)p->c_in : 0;
+size_t ck_winograd_weight_floats(const ck_conv2d *p, int32_t m) {
+    return applies_m(p, m) ? (size_t)points(m) * (size_t)p->c_out * (size_t)p->c_in : 0;
 }
 
-size_t ck_winograd_scratch_floats(const ck_conv2d *p) {
+size_t ck_winograd_scratch_floats(const ck_conv2d *p, int32_t m) {
     wino_geom w;
-    if (!wino_geometry(p, &w)) return 0;
-    return (size_t)(P * (int64_t)(p->c_in + p->c_out) * w.block);
+    if (!wino_geometry(p, m, &w)) return 0;
+    return (size_t)(w.points * (int64_t)(p->c_in + p->c_out) * w.block);
 }
 
 /* ---- weights ------------------------------------------------------------- */
 
-/* G (6x3) times a column of three, in double. Multiplied by reciprocals
- * rather than divided: twice as fast, and the difference is far below the
- * float U is stored in. */
-static inline void g_times(double g0, double g1, double g2, double out[6]) {
+/* G ((m + 2) x 3) times a column of three, in double. Multiplied by
+ * reciprocals rather than divided: twice as fast, and the difference is
+ * far below the float U is stored in. */
+static inline void g_times(int32_t m, double g0, double g1, double g2, double out[6]) {
+    if (m == 2) {
+        out[0] = g0;
+        out[1] = (g0 + g1 + g2) * 0.5;
+        out[2] = (g0 - g1 + g2) * 0.5;
+        out[3] = g2;
+        return;
+    }
     const double sixth = 1.0 / 6, twelfth = 1.0 / 12, twentyfourth = 1.0 / 24;
     out[0] = g0 * 0.25;
     out[1] = -(g0 + g1 + g2) * sixth;
@@ -126,13 +146,14 @@ static inline void g_times(double g0, double g1, double g2, double out[6]) {
 }
 
 /* U[p][co][ci]: each point's c_out x c_in matrix is the GEMM's A. The
- * 36 points of a run of input channels go to a small buffer first and
+ * 36 (or 16) points of a run of input channels go to a small buffer first and
  * then out as 36 contiguous rows: written straight to U, the 36 streams
  * sit a multiple of 4 KiB apart for power-of-two channel counts, share
  * one set of the L1 cache, and the transform ran at 170 ns per kernel
  * (about 70 ms of ResNet-50's load). Output channels [co0, co1). */
 typedef struct weights_job {
     const ck_conv2d *p;
+    int32_t m;
     const float *w;
     float *u;
     int packed;      /* u as ck_pack_weights lays out each point (CK_PANEL rows a panel) */
@@ -146,6 +167,7 @@ typedef struct weights_job {
 static void weights_items(void *ctx, int64_t first, int64_t end) {
     const weights_job *j = ctx;
     const ck_conv2d *p = j->p;
+    const int32_t m = j->m, side = m + 2, pts = side * side;
     enum { RUN = 64 };
     float buf[P][RUN];
     int64_t plane = (int64_t)p->c_out * p->c_in, panel = (int64_t)CK_PANEL * p->c_in;
@@ -154,7 +176,7 @@ static void weights_items(void *ctx, int64_t first, int64_t end) {
         co0 = first * CK_PANEL;
         co1 = end * CK_PANEL < p->c_out ? end * CK_PANEL : p->c_out;
         if (co1 % CK_PANEL)   /* the last panel's rows past c_out are zero */
-            for (int q = 0; q < P; q++) memset(j->u + q * j->point + co1 / CK_PANEL * panel, 0, sizeof(float) * (size_t)panel);
+            for (int q = 0; q < pts; q++) memset(j->u + q * j->point + co1 / CK_PANEL * panel, 0, sizeof(float) * (size_t)panel);
     }
     for (int64_t co = co0; co < co1; co++) {
         for (int32_t c0 = 0; c0 < p->c_in; c0 += RUN) {
@@ -162,17 +184,17 @@ static void weights_items(void *ctx, int64_t first, int64_t end) {
             for (int32_t r = 0; r < run; r++) {
                 const float *g = j->w + (co * p->c_in + c0 + r) * 9;
                 double cols[3][6], t[6];
-                for (int k = 0; k < 3; k++) g_times(g[k], g[3 + k], g[6 + k], cols[k]);  /* G g, column k */
-                for (int i = 0; i < 6; i++) {
-                    g_times(cols[0][i], cols[1][i], cols[2][i], t);                     /* row i of (G g) G^T */
-                    for (int k = 0; k < 6; k++) buf[i * 6 + k][r] = (float)t[k];
+                for (int k = 0; k < 3; k++) g_times(m, g[k], g[3 + k], g[6 + k], cols[k]);  /* G g, column k */
+                for (int i = 0; i < side; i++) {
+                    g_times(m, cols[0][i], cols[1][i], cols[2][i], t);                     /* row i of (G g) G^T */
+                    for (int k = 0; k < side; k++) buf[i * side + k][r] = (float)t[k];
                 }
             }
             if (!j->packed) {
-                for (int q = 0; q < P; q++) memcpy(j->u + q * plane + co * p->c_in + c0, buf[q], (size_t)run * sizeof(float));
+                for (int q = 0; q < pts; q++) memcpy(j->u + q * plane + co * p->c_in + c0, buf[q], (size_t)run * sizeof(float));
                 continue;
             }
-            for (int q = 0; q < P; q++) {
+            for (int q = 0; q < pts; q++) {
                 float *dst = j->u + q * j->point + co / CK_PANEL * panel + (int64_t)c0 * CK_PANEL + co % CK_PANEL;
                 for (int32_t r = 0; r < run; r++) dst[r * CK_PANEL] = buf[q][r];
             }
@@ -182,19 +204,19 @@ static void weights_items(void *ctx, int64_t first, int64_t end) {
 
 /* Split by output channels over the pool: ResNet-50 transforms 14 M
  * weights at load, VGG-16 59 M. */
-ck_status ck_winograd_transform_weights(const ck_conv2d *p, const float *w, float *u) {
+ck_status ck_winograd_transform_weights(const ck_conv2d *p, int32_t m, const float *w, float *u) {
     if (!p || !w || !u) return CK_ERR_NULL;
-    if (!ck_winograd_applies(p)) return CK_ERR_ARGUMENT;
-    weights_job j = {p, w, u, 0, (int64_t)p->c_out * p->c_in};
+    if (!applies_m(p, m)) return CK_ERR_ARGUMENT;
+    weights_job j = {p, m, w, u, 0, (int64_t)p->c_out * p->c_in};
     int threads = (int64_t)p->c_out * p->c_in < 4096 ? 1 : ck_threads();
     ck_parallel_for(weights_items, &j, p->c_out, threads);
     return CK_OK;
 }
 
-ck_status ck_winograd_transform_weights_packed(const ck_conv2d *p, const float *w, float *packed) {
+ck_status ck_winograd_transform_weights_packed(const ck_conv2d *p, int32_t m, const float *w, float *packed) {
     if (!p || !w || !packed) return CK_ERR_NULL;
-    if (!ck_winograd_applies(p)) return CK_ERR_ARGUMENT;
-    weights_job j = {p, w, packed, 1, (int64_t)ck_packed_weight_floats(p->c_out, p->c_in)};
+    if (!applies_m(p, m)) return CK_ERR_ARGUMENT;
+    weights_job j = {p, m, w, packed, 1, (int64_t)ck_packed_weight_floats(p->c_out, p->c_in)};
     int threads = (int64_t)p->c_out * p->c_in < 4096 ? 1 : ck_threads();
     ck_parallel_for(weights_items, &j, (p->c_out + CK_PANEL - 1) / CK_PANEL, threads);
     return CK_OK;
@@ -259,6 +281,36 @@ static inline __attribute__((always_inline)) void interleave4(const vf o[4], flo
     vstore(row + 24, __builtin_shufflevector(y01, y23, 4, 5, 12, 13, 6, 7, 14, 15));
 }
 
+/* F(2x2, 3x3): B^T (4x4) times four values, for eight tiles. */
+static inline __attribute__((always_inline)) void bt4(vf d0, vf d1, vf d2, vf d3, vf o[4]) {
+    o[0] = d0 - d2;
+    o[1] = d1 + d2;
+    o[2] = d2 - d1;
+    o[3] = d1 - d3;
+}
+
+/* F(2x2, 3x3): A^T (2x4) times four values, for eight tiles. */
+static inline __attribute__((always_inline)) void at4(vf m0, vf m1, vf m2, vf m3, vf o[2]) {
+    o[0] = m0 + m1 + m2;
+    o[1] = m1 - m2 - m3;
+}
+
+/* The 18 floats at s for eight tiles two apart: ph[k][i] = s[2 i + k],
+ * k < 4 (ph[2] and ph[3] are ph[0] and ph[1] one tile on). */
+static inline __attribute__((always_inline)) void phases2(const float *s, vf ph[4]) {
+    vf a0 = vload(s), a1 = vload(s + 8), b0 = vload(s + 2), b1 = vload(s + 10);
+    ph[0] = __builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14);
+    ph[1] = __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15);
+    ph[2] = __builtin_shufflevector(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14);
+    ph[3] = __builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15);
+}
+
+/* The inverse for output rows: row[2 i + k] = o[k][i], 16 floats. */
+static inline __attribute__((always_inline)) void interleave2(const vf o[2], float *row) {
+    vstore(row, __builtin_shufflevector(o[0], o[1], 0, 8, 1, 9, 2, 10, 3, 11));
+    vstore(row + 8, __builtin_shufflevector(o[0], o[1], 4, 12, 5, 13, 6, 14, 7, 15));
+}
+
 /* One block: tiles [q0, q1) of the batch (flat tile index (image *
  * tiles_h + ty) * tiles_w + tx); V and M hold column t - q0 for tile t,
  * rows `ld` = q1 - q0 apart. */
@@ -283,6 +335,24 @@ static inline int64_t chunk_len(const wino_geom *g, int64_t t, int64_t t1) {
     return n < CHUNK ? n : CHUNK;
 }
 
+/* A chunk's output tiles, assembled as m output rows of m * CHUNK floats
+ * in `rows`: the residual added, activated in one call while in L1, then
+ * copied out up to the output's edges. */
+static inline __attribute__((always_inline))
+void finish_rows(const wino_job *j, float *yc, const float *rc, int64_t ty, int64_t tx, int64_t n, float *rows) {
+    const wino_geom *g = j->g;
+    const int64_t m = g->m, len = m * CHUNK, oh0 = ty * m, ow0 = tx * m;
+    const int64_t w = g->w_out - ow0 < m * n ? g->w_out - ow0 : m * n;
+    if (rc) {
+        for (int64_t i = 0; i < m && oh0 + i < g->h_out; i++) {
+            const float *r = rc + (oh0 + i) * g->w_out + ow0;
+            for (int64_t k = 0; k < w; k++) rows[i * len + k] += r[k];
+        }
+    }
+    if (j->act) (void)ck_act_forward(j->act, rows, rows, m * len);
+    for (int64_t i = 0; i < m && oh0 + i < g->h_out; i++) copy_short(yc + (oh0 + i) * g->w_out + ow0, rows + i * len, w);
+}
+
 /* Input channels [c0, c1), tiles [t0, t1) into V. The bodies of both
  * transforms are always_inline functions called from a CK_MULTIVERSION
  * wrapper: clang refuses to pass a vf by value from a function with AVX
@@ -303,7 +373,7 @@ void input_body(const wino_job *j, int64_t c0, int64_t c1, int64_t t0, int64_t t
             /* A chunk reads 36 columns from iw0 on each of its six rows:
              * straight from x when they are all inside, else through buf
              * with the padding as real zeros. */
-            int64_t ih0 = ty * TILE - p->pad_top, iw0 = tx * TILE - p->pad_left;
+            int64_t ih0 = ty * 4 - p->pad_top, iw0 = tx * 4 - p->pad_left;
             int inside = ih0 >= 0 && ih0 + 6 <= p->h_in && iw0 >= 0 && iw0 + 36 <= p->w_in;
             vf t[6][6];
             for (int r = 0; r < 6; r++) {
@@ -334,16 +404,62 @@ void input_body(const wino_job *j, int64_t c0, int64_t c1, int64_t t0, int64_t t
     }
 }
 
+/* The same for F(2x2, 3x3): 4x4 input tiles two apart. */
+static inline __attribute__((always_inline))
+void input_body2(const wino_job *j, int64_t c0, int64_t c1, int64_t t0, int64_t t1) {
+    const ck_conv2d *p = j->p;
+    const wino_geom *g = j->g;
+    int64_t plane = (int64_t)p->h_in * p->w_in, vp = (int64_t)p->c_in * j->ld;
+    float buf[4][24];
+    for (int64_t c = c0; c < c1; c++) {
+        float *vc = j->v + c * j->ld;
+        for (int64_t t_ = t0, n; t_ < t1; t_ += n) {
+            int64_t img = t_ / g->tiles, ty = t_ % g->tiles / g->tiles_w, tx = t_ % g->tiles_w;
+            const float *xc = j->x + img * g->x_img + c * plane;
+            n = chunk_len(g, t_, t1);
+            /* A chunk reads 18 columns from iw0 on each of its four rows. */
+            int64_t ih0 = ty * 2 - p->pad_top, iw0 = tx * 2 - p->pad_left;
+            int inside = ih0 >= 0 && ih0 + 4 <= p->h_in && iw0 >= 0 && iw0 + 18 <= p->w_in;
+            vf t[4][4];
+            for (int r = 0; r < 4; r++) {
+                const float *src;
+                if (inside) {
+                    src = xc + (ih0 + r) * p->w_in + iw0;
+                } else {
+                    memset(buf[r], 0, sizeof buf[r]);
+                    int64_t ih = ih0 + r, a = iw0 < 0 ? -iw0 : 0, b = p->w_in - iw0 < 18 ? p->w_in - iw0 : 18;
+                    if (ih >= 0 && ih < p->h_in && b > a) copy_short(buf[r] + a, xc + ih * p->w_in + iw0 + a, b - a);
+                    src = buf[r];
+                }
+                vf ph[4];
+                phases2(src, ph);
+                bt4(ph[0], ph[1], ph[2], ph[3], t[r]);
+            }
+            float *dst = vc + (t_ - j->q0);
+            for (int k = 0; k < 4; k++) {
+                vf o[4];
+                bt4(t[0][k], t[1][k], t[2][k], t[3][k], o);
+                for (int i = 0; i < 4; i++) {
+                    float *at = dst + (i * 4 + k) * vp;
+                    if (n == CHUNK) vstore(at, o[i]);
+                    else memcpy(at, &o[i], (size_t)n * sizeof(float));
+                }
+            }
+        }
+    }
+}
+
 CK_MULTIVERSION
 static void input_transform(const wino_job *j, int64_t c0, int64_t c1, int64_t t0, int64_t t1) {
-    input_body(j, c0, c1, t0, t1);
+    if (j->g->m == 2) input_body2(j, c0, c1, t0, t1);
+    else input_body(j, c0, c1, t0, t1);
 }
 
 /* M[p] = U[p] V[p] for points [p0, p1), tiles [t0, t1). */
 static void multiply(const wino_job *j, int64_t p0, int64_t p1, int64_t t0, int64_t t1) {
     const ck_conv2d *p = j->p;
     int64_t vp = (int64_t)p->c_in * j->ld, mp = (int64_t)p->c_out * j->ld;
-    for (int64_t pt = p0; pt < p1; pt++) {
+    for (int64_t pt = p0; pt < p1; pt++) {   /* point pt's rows of V and M: pt * vp, pt * mp */
         const float *v = j->v + pt * vp + (t0 - j->q0);
         float *m = j->m + pt * mp + (t0 - j->q0);
         if (j->packed)
@@ -356,14 +472,13 @@ static void multiply(const wino_job *j, int64_t p0, int64_t p1, int64_t t0, int6
 }
 
 /* Output channels [o0, o1), tiles [t0, t1) from M into y, with bias and
- * activation on the way: the four output rows of a chunk are assembled
- * in `rows`, activated in one call while in L1, then copied out. */
+ * activation on the way (finish_rows), for F(4x4, 3x3). */
 static inline __attribute__((always_inline))
 void output_body(const wino_job *j, int64_t o0, int64_t o1, int64_t t0, int64_t t1) {
     const ck_conv2d *p = j->p;
     const wino_geom *g = j->g;
     int64_t plane = (int64_t)g->h_out * g->w_out, mp = (int64_t)p->c_out * j->ld;
-    float rows[TILE][TILE * CHUNK];
+    float rows[4][4 * CHUNK];
     for (int64_t co = o0; co < o1; co++) {
         const float *mc = j->m + co * j->ld;
         vf bias = (vf){0} + (j->bias ? j->bias[co] : 0.0f);
@@ -394,23 +509,59 @@ void output_body(const wino_job *j, int64_t o0, int64_t o1, int64_t t0, int64_t 
                 for (int k = 0; k < 4; k++) o[k] += bias;
                 interleave4(o, rows[i]);
             }
-            int64_t oh0 = ty * TILE, ow0 = tx * TILE;
-            int64_t w = g->w_out - ow0 < TILE * n ? g->w_out - ow0 : TILE * n;
-            if (rc) {
-                for (int i = 0; i < TILE && oh0 + i < g->h_out; i++) {
-                    const float *r = rc + (oh0 + i) * g->w_out + ow0;
-                    for (int64_t k = 0; k < w; k++) rows[i][k] += r[k];
+            finish_rows(j, yc, rc, ty, tx, n, rows[0]);
+        }
+    }
+}
+
+/* The same for F(2x2, 3x3). */
+static inline __attribute__((always_inline))
+void output_body2(const wino_job *j, int64_t o0, int64_t o1, int64_t t0, int64_t t1) {
+    const ck_conv2d *p = j->p;
+    const wino_geom *g = j->g;
+    int64_t plane = (int64_t)g->h_out * g->w_out, mp = (int64_t)p->c_out * j->ld;
+    float rows[2][2 * CHUNK];
+    for (int64_t co = o0; co < o1; co++) {
+        const float *mc = j->m + co * j->ld;
+        vf bias = (vf){0} + (j->bias ? j->bias[co] : 0.0f);
+        for (int64_t t_ = t0, n; t_ < t1; t_ += n) {
+            int64_t img = t_ / g->tiles, ty = t_ % g->tiles / g->tiles_w, tx = t_ % g->tiles_w;
+            float *yc = j->y + img * g->y_img + co * plane;
+            const float *rc = j->res ? j->res + img * g->y_img + co * plane : NULL;
+            n = chunk_len(g, t_, t1);
+            const float *src = mc + (t_ - j->q0);
+            vf s[2][4];   /* A^T M, columns k */
+            for (int k = 0; k < 4; k++) {
+                vf mv[4];
+                for (int i = 0; i < 4; i++) {
+                    if (n == CHUNK) {
+                        mv[i] = vload(src + (i * 4 + k) * mp);
+                    } else {
+                        mv[i] = (vf){0};
+                        memcpy(&mv[i], src + (i * 4 + k) * mp, (size_t)n * sizeof(float));
+                    }
                 }
+                vf o[2];
+                at4(mv[0], mv[1], mv[2], mv[3], o);
+                s[0][k] = o[0];
+                s[1][k] = o[1];
             }
-            if (j->act) (void)ck_act_forward(j->act, rows[0], rows[0], TILE * TILE * CHUNK);
-            for (int i = 0; i < TILE && oh0 + i < g->h_out; i++) copy_short(yc + (oh0 + i) * g->w_out + ow0, rows[i], w);
+            for (int i = 0; i < 2; i++) {
+                vf o[2];
+                at4(s[i][0], s[i][1], s[i][2], s[i][3], o);
+                o[0] += bias;
+                o[1] += bias;
+                interleave2(o, rows[i]);
+            }
+            finish_rows(j, yc, rc, ty, tx, n, rows[0]);
         }
     }
 }
 
 CK_MULTIVERSION
 static void output_transform(const wino_job *j, int64_t o0, int64_t o1, int64_t t0, int64_t t1) {
-    output_body(j, o0, o1, t0, t1);
+    if (j->g->m == 2) output_body2(j, o0, o1, t0, t1);
+    else output_body(j, o0, o1, t0, t1);
 }
 
 /* Sub-block mode: item b is tiles [q0 + b * split, ...), start to end. */
@@ -419,7 +570,7 @@ static void sub_block_items(void *ctx, int64_t first, int64_t end) {
     for (int64_t b = first; b < end; b++) {
         int64_t t0 = j->q0 + b * j->split, t1 = t0 + j->split < j->q1 ? t0 + j->split : j->q1;
         input_transform(j, 0, j->p->c_in, t0, t1);
-        multiply(j, 0, P, t0, t1);
+        multiply(j, 0, j->g->points, t0, t1);
         output_transform(j, 0, j->p->c_out, t0, t1);
     }
 }
@@ -440,13 +591,13 @@ static void output_items(void *ctx, int64_t b, int64_t e) {
     output_transform(j, b, e, j->q0, j->q1);
 }
 
-ck_status ck_winograd_forward(const ck_conv2d *p, const float *u, const float *x, const float *bias,
+ck_status ck_winograd_forward(const ck_conv2d *p, int32_t m, const float *u, const float *x, const float *bias,
                               const ck_activation *act, float *y, float *scratch, size_t scratch_floats) {
-    return ck_winograd_forward_add(p, u, x, bias, NULL, act, y, scratch, scratch_floats);
+    return ck_winograd_forward_add(p, m, u, x, bias, NULL, act, y, scratch, scratch_floats);
 }
 
 /* Both forwards: from U, or (packed) from U as ck_winograd_transform_weights_packed writes it. */
-static ck_status forward(const ck_conv2d *p, const float *u, int packed, const float *x, const float *bias,
+static ck_status forward(const ck_conv2d *p, int32_t m, const float *u, int packed, const float *x, const float *bias,
                          const float *residual, const ck_activation *act, float *y, float *scratch,
                          size_t scratch_floats) {
     if (!p || !u || !x || !y) return CK_ERR_NULL;
@@ -454,8 +605,8 @@ static ck_status forward(const ck_conv2d *p, const float *u, int packed, const f
     ck_status s = ck_conv_geometry(p, &cg);
     if (s != CK_OK) return s;
     wino_geom g;
-    if (!wino_geometry(p, &g)) return CK_ERR_ARGUMENT;
-    size_t need = (size_t)(P * (int64_t)(p->c_in + p->c_out) * g.block);
+    if (!wino_geometry(p, m, &g)) return CK_ERR_ARGUMENT;
+    size_t need = (size_t)(g.points * (int64_t)(p->c_in + p->c_out) * g.block);
     if (!scratch) return CK_ERR_NULL;
     if (scratch_floats < need) return CK_ERR_SCRATCH;
     s = ck_act_valid(act);
@@ -466,8 +617,8 @@ static ck_status forward(const ck_conv2d *p, const float *u, int packed, const f
         int64_t q1 = q0 + g.block < g.total ? q0 + g.block : g.total, len = q1 - q0;
         int64_t u_point = packed ? (int64_t)ck_packed_weight_floats(p->c_out, p->c_in) : (int64_t)p->c_out * p->c_in;
         wino_job j = {p, &g, u, u_point, packed, x, bias, residual, act, y, scratch,
-                      scratch + P * (int64_t)p->c_in * len, q0, q1, len, len};
-        int t = (int64_t)P * p->c_out * p->c_in * len < PAR_MACS ? 1 : threads;
+                      scratch + g.points * (int64_t)p->c_in * len, q0, q1, len, len};
+        int t = (int64_t)g.points * p->c_out * p->c_in * len < PAR_MACS ? 1 : threads;
         if (t < 2 || len >= (int64_t)SPLIT_MIN * t) {
             int64_t items = t < 2 ? 1 : (len / SPLIT_MIN < t ? len / SPLIT_MIN : t);
             j.split = (len + items - 1) / items;
@@ -475,26 +626,26 @@ static ck_status forward(const ck_conv2d *p, const float *u, int packed, const f
             continue;
         }
         ck_parallel_for(input_items, &j, p->c_in, t);
-        ck_parallel_for(multiply_items, &j, P, t);
+        ck_parallel_for(multiply_items, &j, g.points, t);
         ck_parallel_for(output_items, &j, p->c_out, t);
     }
     return CK_OK;
 }
 
-ck_status ck_winograd_forward_add(const ck_conv2d *p, const float *u, const float *x, const float *bias,
+ck_status ck_winograd_forward_add(const ck_conv2d *p, int32_t m, const float *u, const float *x, const float *bias,
                                   const float *residual, const ck_activation *act, float *y,
                                   float *scratch, size_t scratch_floats) {
-    return forward(p, u, 0, x, bias, residual, act, y, scratch, scratch_floats);
+    return forward(p, m, u, 0, x, bias, residual, act, y, scratch, scratch_floats);
 }
 
 /* ---- from U packed ----------------------------------------------------------- */
 
-size_t ck_winograd_packed_floats(const ck_conv2d *p) {
-    return ck_winograd_applies(p) ? (size_t)P * ck_packed_weight_floats(p->c_out, p->c_in) : 0;
+size_t ck_winograd_packed_floats(const ck_conv2d *p, int32_t m) {
+    return applies_m(p, m) ? (size_t)points(m) * ck_packed_weight_floats(p->c_out, p->c_in) : 0;
 }
 
-ck_status ck_winograd_forward_packed(const ck_conv2d *p, const float *packed_u, const float *x, const float *bias,
-                                     const float *residual, const ck_activation *act, float *y,
+ck_status ck_winograd_forward_packed(const ck_conv2d *p, int32_t m, const float *packed_u, const float *x,
+                                     const float *bias, const float *residual, const ck_activation *act, float *y,
                                      float *scratch, size_t scratch_floats) {
-    return forward(p, packed_u, 1, x, bias, residual, act, y, scratch, scratch_floats);
+    return forward(p, m, packed_u, 1, x, bias, residual, act, y, scratch, scratch_floats);
 }

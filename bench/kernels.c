@@ -56,7 +56,7 @@ static void run(const job *j) {
     } else if (j->packed) {
         s = ck_conv2d_forward_packed(j->p, j->packed, j->x, j->bias, NULL, j->act, j->y, j->scratch, j->scratch_floats);
     } else if (j->u) {
-        s = ck_winograd_forward(j->p, j->u, j->x, j->bias, j->act, j->y, j->scratch, j->scratch_floats);
+        s = ck_winograd_forward(j->p, 4, j->u, j->x, j->bias, j->act, j->y, j->scratch, j->scratch_floats);
     } else {
         s = ck_conv2d_forward(j->p, j->algo, j->x, j->w, j->bias, j->act, j->y, j->scratch, j->scratch_floats);
     }
@@ -264,9 +264,9 @@ static void winograd_table(int threads) {
     for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
         ck_conv2d p = square(layers[i].c_in, layers[i].c_out, layers[i].hw, 3, 1, 1, 1);
         buffers b = alloc_for(&p);
-        size_t wino_floats = ck_winograd_scratch_floats(&p);
-        float *u = random_floats(ck_winograd_weight_floats(&p)), *ws = random_floats(wino_floats);
-        if (ck_winograd_transform_weights(&p, b.w, u) != CK_OK) { fprintf(stderr, "transform failed\n"); exit(1); }
+        size_t wino_floats = ck_winograd_scratch_floats(&p, 4);
+        float *u = random_floats(ck_winograd_weight_floats(&p, 4)), *ws = random_floats(wino_floats);
+        if (ck_winograd_transform_weights(&p, 4, b.w, u) != CK_OK) { fprintf(stderr, "transform failed\n"); exit(1); }
         printf("%-20s", layers[i].name);
         for (int t = 1; t <= threads && t <= 2; t++) {
             ck_set_threads(t == 1 ? 1 : threads);

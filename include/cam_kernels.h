@@ -253,58 +253,62 @@ ck_status ck_conv2d_forward_add(const ck_conv2d *p, ck_conv_algo algo,
 ck_status ck_conv2d_backward_input(const ck_conv2d *p, const float *w, const float *dy, float *dx,
                                    float *scratch, size_t scratch_floats);
 
-/* Winograd F(4x4, 3x3) forward (winograd.c): for 3x3 kernels, stride 1,
- * dilation 1, groups 1, every pad <= 2, any batch. About 4x fewer
- * multiply-adds than im2col + GEMM, at the price of transformed weights U
- * four times the size of w, and a rounding error a few times larger (the
- * transforms' coefficients reach 8). Not one of ck_conv_algo: U has to be
+/* Winograd forward (winograd.c): for 3x3 kernels, stride 1, dilation 1,
+ * groups 1, every pad <= 2, any batch. m is the output tile: 4 for
+ * F(4x4, 3x3), 36 points per tile, about 4x fewer multiply-adds than
+ * im2col + GEMM, at the price of transformed weights U four times the
+ * size of w and a rounding error a few times larger (the transforms'
+ * coefficients reach 8); or 2 for F(2x2, 3x3), 16 points, 2.25x fewer, U
+ * 16/9 of w. Every function below takes m, and treats any other value as
+ * a geometry the path does not take. Not one of ck_conv_algo: U has to be
  * computed first, once per set of weights. */
 
 /* 1 if the Winograd path takes this geometry (which must also be valid). */
 int ck_winograd_applies(const ck_conv2d *p);
 
-/* Floats of U: 36 * c_out * c_in; 0 when the path does not apply. */
-size_t ck_winograd_weight_floats(const ck_conv2d *p);
+/* Floats of U: (m + 2)^2 * c_out * c_in; 0 when the path does not apply. */
+size_t ck_winograd_weight_floats(const ck_conv2d *p, int32_t m);
 
 /* U = G g G^T for every (c_out, c_in) pair of the ONNX weight w
- * [c_out, c_in, 3, 3], stored point-major as [36][c_out][c_in].
+ * [c_out, c_in, 3, 3], stored point-major as [(m + 2)^2][c_out][c_in].
  * CK_ERR_ARGUMENT if the path does not apply. */
-ck_status ck_winograd_transform_weights(const ck_conv2d *p, const float *w, float *u);
+ck_status ck_winograd_transform_weights(const ck_conv2d *p, int32_t m, const float *w, float *u);
 
-/* Scratch (floats) for ck_winograd_forward: 36 * (c_in + c_out) per tile
- * of a block of 4x4 output tiles (of any images of the batch), the block
- * bounded near 8 MiB (at least 16 tiles); independent of the thread count.
- * 0 when the path does not apply. */
-size_t ck_winograd_scratch_floats(const ck_conv2d *p);
+/* Scratch (floats) for ck_winograd_forward: (m + 2)^2 * (c_in + c_out)
+ * per tile of a block of m x m output tiles (of any images of the batch),
+ * the block bounded near 8 MiB (at least 16 tiles); independent of the
+ * thread count. 0 when the path does not apply. */
+size_t ck_winograd_scratch_floats(const ck_conv2d *p, int32_t m);
 
 /* y = act(conv(x, w) + bias) as ck_conv2d_forward computes it, from U
  * (ck_winograd_transform_weights) instead of w. bias and act may be NULL.
  * CK_ERR_ARGUMENT if the path does not apply, CK_ERR_SCRATCH if scratch
- * holds fewer than ck_winograd_scratch_floats(p) floats. */
-ck_status ck_winograd_forward(const ck_conv2d *p, const float *u, const float *x, const float *bias,
+ * holds fewer than ck_winograd_scratch_floats(p, m) floats. */
+ck_status ck_winograd_forward(const ck_conv2d *p, int32_t m, const float *u, const float *x, const float *bias,
                               const ck_activation *act, float *y, float *scratch, size_t scratch_floats);
 
 /* y = act(conv(x, w) + bias + residual) from U, as ck_conv2d_forward_add;
  * the residual is added in the output transform. residual may be NULL. */
-ck_status ck_winograd_forward_add(const ck_conv2d *p, const float *u, const float *x, const float *bias,
+ck_status ck_winograd_forward_add(const ck_conv2d *p, int32_t m, const float *u, const float *x, const float *bias,
                                   const float *residual, const ck_activation *act, float *y,
                                   float *scratch, size_t scratch_floats);
 
-/* The 36 GEMMs from U packed point by point for ck_gemm_packed (pgemm.c)
+/* The GEMMs from U packed point by point for ck_gemm_packed (pgemm.c)
  * instead of through OpenBLAS, which packs each point's c_out x c_in
  * matrix again on every call: where a block has few tiles (14x14 and 7x7
- * layers) that copy costs more than the multiply. Floats of packed U: 36 *
- * ck_packed_weight_floats(c_out, c_in); 0 when the path does not apply. */
-size_t ck_winograd_packed_floats(const ck_conv2d *p);
+ * layers) that copy costs more than the multiply. Floats of packed U:
+ * (m + 2)^2 * ck_packed_weight_floats(c_out, c_in); 0 when the path does
+ * not apply. */
+size_t ck_winograd_packed_floats(const ck_conv2d *p, int32_t m);
 
 /* U, each point's c_out x c_in matrix packed as ck_pack_weights packs it,
- * into ck_winograd_packed_floats(p) floats. CK_ERR_ARGUMENT if the path
+ * into ck_winograd_packed_floats(p, m) floats. CK_ERR_ARGUMENT if the path
  * does not apply. */
-ck_status ck_winograd_transform_weights_packed(const ck_conv2d *p, const float *w, float *packed);
+ck_status ck_winograd_transform_weights_packed(const ck_conv2d *p, int32_t m, const float *w, float *packed);
 
 /* ck_winograd_forward_add from packed U; same scratch. */
-ck_status ck_winograd_forward_packed(const ck_conv2d *p, const float *packed_u, const float *x, const float *bias,
-                                     const float *residual, const ck_activation *act, float *y,
+ck_status ck_winograd_forward_packed(const ck_conv2d *p, int32_t m, const float *packed_u, const float *x,
+                                     const float *bias, const float *residual, const ck_activation *act, float *y,
                                      float *scratch, size_t scratch_floats);
 
 /* ------------------------------------------------------------------------ */

@@ -117,64 +117,35 @@ public final class CAMModel: Sendable {
     // MARK: running
 
     /// Runs the network on `input` (shape [N, C, H, W]; N is free) and returns
-    /// the first graph output. Several images on several threads run as one
-    /// run of images per thread, each with single-threaded kernels (as
+    /// the first graph output. Several images on several threads run image
+    /// by image, each on one thread with single-threaded kernels (as
     /// `localize(each:)` does): splitting each layer of a batch across the
     /// cores syncs them once per layer and per image, and was 1.3x (ResNet-18)
-    /// to 2x (MobileNetV2) slower at batch 8 on 2 cores. Runs of images
-    /// rather than single ones, because a run is one batch to the kernels:
-    /// Winograd takes the 4x4 tiles of all its images at once (winograd.c),
-    /// which pays at 7x7, where one image's four tiles do not, and shares
-    /// each read of the transformed weights among more tiles at 14x14.
+    /// to 2x (MobileNetV2) slower at batch 8 on 2 cores.
     public func forward(_ input: Tensor) throws(CAMError) -> Tensor {
         let n = input.shape.first ?? 1
         let workers = min(n, Runtime.threads)
         guard workers > 1, input.shape.count >= 2, graph.inputs.count == 1, graph.inputs[0].shape.first == .some(nil) else {
             return try forward(input, returning: []).output
         }
-        @Sendable func shape(_ images: Int) -> [Int] { [images] + input.shape.dropFirst() }
+        let imageShape = [1] + input.shape.dropFirst(), imageCount = input.count / n
         // The plans are made (and their errors raised) before any thread
         // starts. The batch's own plan too, though it does not run: the
         // limits judge the batch as the caller gave it, however it is split.
         // An output that is not one row per image keeps the batch.
         _ = try plan(for: input.shape, exposing: [])
-        // Equal runs, one per worker, of at most maxRun images, where a run
-        // takes Winograd on more layers than a single image does. Elsewhere
-        // image by image: MobileNetV2 (no Winograd) ran 1.35x slower in runs
-        // of 8 at batch 32, its larger tensors coming and going through the
-        // cache and malloc; and a run's tensors are live for all its images.
-        let runs = max(workers, (n + Self.maxRun - 1) / Self.maxRun)
-        var longest = (n + runs - 1) / runs
-        if longest > 1 {
-            let single = try plan(for: shape(1), exposing: []), several = try plan(for: shape(longest), exposing: [])
-            if several.steps.count(where: \.winograd) <= single.steps.count(where: \.winograd) { longest = 1 }
+        guard try plan(for: imageShape, exposing: []).shapes[graph.outputs[0]]?.first == 1 else {
+            return try forward(input, returning: []).output
         }
-        let runLength = longest
-        let starts = Array(stride(from: 0, to: n, by: runLength))
-        let imageCount = input.count / n
-        for images in Set(starts.map { min(runLength, n - $0) }) {
-            guard try plan(for: shape(images), exposing: []).shapes[graph.outputs[0]]?.first == images else {
-                return try forward(input, returning: []).output
-            }
-        }
-        let outputs = try Runtime.eachOnOneThread(starts.count, workers: workers) { (i) throws(CAMError) in
-            let first = starts[i], images = min(runLength, n - first)
-            let run = Tensor(uncheckedShape: shape(images),
-                             scalars: Array(input.scalars[(first * imageCount)..<((first + images) * imageCount)]))
-            return try forward(run, returning: []).output
+        let outputs = try Runtime.eachOnOneThread(n, workers: workers) { (i) throws(CAMError) in
+            let image = Tensor(uncheckedShape: imageShape, scalars: Array(input.scalars[(i * imageCount)..<((i + 1) * imageCount)]))
+            return try forward(image, returning: []).output
         }
         var shape = outputs[0].shape
         let scalars = outputs.flatMap(\.scalars)
         shape[0] = n
         return Tensor(uncheckedShape: shape, scalars: scalars)
     }
-
-    /// The most images one thread runs as one batch (Score-CAM sends 32).
-    /// Eight: ResNet-18's batch of 32 took 473, 437, 413 and 425 ms in runs
-    /// of 1, 4, 8 and 16 images (2 threads); from 16 on, its first layer's
-    /// output outgrows the 32 MB that malloc keeps (Runtime.keepHeap), and
-    /// its pages are faulted in again on every run.
-    static let maxRun = 8
 
     /// Runs the network and also returns the named intermediate tensors.
     public func forward(_ input: Tensor, returning names: [String]) throws(CAMError) -> (output: Tensor, tensors: [String: Tensor]) {

@@ -43,7 +43,7 @@ static int cases;
 
 /* One geometry, with and without bias by `variant`, activation and a
  * residual (ck_winograd_forward_add) by variant too, on 1 and 2 threads. */
-static void check_case(ck_conv2d p, int variant) {
+static void check_case_m(ck_conv2d p, int variant, int32_t m) {
     int32_t ho, wo;
     if (ck_conv2d_output_size(&p, &ho, &wo) != CK_OK) return;
     CHECK(ck_winograd_applies(&p), "applies to n%d %dx%d pads %d %d %d %d", p.n, p.h_in, p.w_in, p.pad_top,
@@ -54,17 +54,18 @@ static void check_case(ck_conv2d p, int variant) {
     float *res = variant % 4 >= 2 ? check_random(ny, -2, 2) : NULL;
     const ck_activation acts[] = {{CK_ACT_NONE, 0, 0}, {CK_ACT_RELU, 0, 0}, {CK_ACT_CLIP, -0.5f, 0.75f}};
     const ck_activation *act = variant % 3 == 0 ? NULL : &acts[variant % 3];
-    size_t uf = ck_winograd_weight_floats(&p), sf = ck_winograd_scratch_floats(&p);
-    CHECK(uf == (size_t)36 * p.c_out * p.c_in, "weight floats %zu", uf);
+    const size_t points = (size_t)(m + 2) * (size_t)(m + 2);
+    size_t uf = ck_winograd_weight_floats(&p, m), sf = ck_winograd_scratch_floats(&p, m);
+    CHECK(uf == points * p.c_out * p.c_in, "weight floats %zu", uf);
     float *u = check_zeros((int64_t)uf), *scratch = check_random((int64_t)sf, -1, 1);
-    CHECK(ck_winograd_transform_weights(&p, w, u) == CK_OK, "transform");
-    size_t pf = ck_winograd_packed_floats(&p);
-    CHECK(pf == 36 * ck_packed_weight_floats(p.c_out, p.c_in), "packed floats %zu", pf);
+    CHECK(ck_winograd_transform_weights(&p, m, w, u) == CK_OK, "transform");
+    size_t pf = ck_winograd_packed_floats(&p, m);
+    CHECK(pf == points * ck_packed_weight_floats(p.c_out, p.c_in), "packed floats %zu", pf);
     /* Packed directly, equal to U packed point by point by ck_pack_weights. */
     float *packed = check_random((int64_t)pf, -1, 1), *repacked = check_random((int64_t)pf, -1, 1);
-    CHECK(ck_winograd_transform_weights_packed(&p, w, packed) == CK_OK, "transform packed");
-    size_t point = pf / 36;
-    for (int q = 0; q < 36; q++) (void)ck_pack_weights(p.c_out, p.c_in, u + (size_t)q * p.c_out * p.c_in, repacked + q * point);
+    CHECK(ck_winograd_transform_weights_packed(&p, m, w, packed) == CK_OK, "transform packed");
+    size_t point = pf / points;
+    for (size_t q = 0; q < points; q++) (void)ck_pack_weights(p.c_out, p.c_in, u + (size_t)q * p.c_out * p.c_in, repacked + q * point);
     CHECK(memcmp(packed, repacked, pf * sizeof(float)) == 0, "packed U differs from U packed");
     free(repacked);
     double *ref = malloc(sizeof(double) * (size_t)ny);
@@ -79,18 +80,18 @@ static void check_case(ck_conv2d p, int variant) {
         int threads = 1 + run % 2, from_packed = run / 2;
         ck_set_threads(threads);
         float *y = check_random(ny, 100, 200);   /* every output must be overwritten */
-        ck_status s = from_packed ? ck_winograd_forward_packed(&p, packed, x, bias, res, act, y, scratch, sf)
-                      : res       ? ck_winograd_forward_add(&p, u, x, bias, res, act, y, scratch, sf)
-                                  : ck_winograd_forward(&p, u, x, bias, act, y, scratch, sf);
+        ck_status s = from_packed ? ck_winograd_forward_packed(&p, m, packed, x, bias, res, act, y, scratch, sf)
+                      : res       ? ck_winograd_forward_add(&p, m, u, x, bias, res, act, y, scratch, sf)
+                                  : ck_winograd_forward(&p, m, u, x, bias, act, y, scratch, sf);
         double err = 0;
         for (int64_t i = 0; i < ny; i++) {
             double d = fabs((double)y[i] - ref[i]);
             if (d != d) d = INFINITY;
             err = fmax(err, d);
         }
-        CHECK(s == CK_OK && err <= tol, "n%d c%d->%d %dx%d pads %d %d %d %d variant %d threads %d%s: status %d, "
-              "error %g > %g", p.n, p.c_in, p.c_out, p.h_in, p.w_in, p.pad_top, p.pad_left, p.pad_bottom,
-              p.pad_right, variant, threads, from_packed ? " packed" : "", (int)s, err, tol);
+        CHECK(s == CK_OK && err <= tol, "F(%dx%d) n%d c%d->%d %dx%d pads %d %d %d %d variant %d threads %d%s: "
+              "status %d, error %g > %g", m, m, p.n, p.c_in, p.c_out, p.h_in, p.w_in, p.pad_top, p.pad_left,
+              p.pad_bottom, p.pad_right, variant, threads, from_packed ? " packed" : "", (int)s, err, tol);
         worst_abs = fmax(worst_abs, err);
         worst_ratio = fmax(worst_ratio, err / tol);
         worst_rel = fmax(worst_rel, err / fmax(1, pre_max));
@@ -99,6 +100,12 @@ static void check_case(ck_conv2d p, int variant) {
     ck_set_threads(0);
     cases++;
     free(x); free(w); free(bias); free(res); free(u); free(packed); free(scratch); free(ref);
+}
+
+/* Each geometry with both tile sizes. */
+static void check_case(ck_conv2d p, int variant) {
+    check_case_m(p, variant, 4);
+    check_case_m(p, variant, 2);
 }
 
 static void test_geometries(void) {
@@ -135,37 +142,53 @@ static void test_geometries(void) {
 static void test_arguments(void) {
     ck_conv2d p = conv3x3(1, 4, 9, 9, 5, 1, 1, 1, 1);
     int32_t ho = 9, wo = 9;
-    size_t uf = ck_winograd_weight_floats(&p), sf = ck_winograd_scratch_floats(&p);
+    size_t uf = ck_winograd_weight_floats(&p, 4), sf = ck_winograd_scratch_floats(&p, 4);
     float *x = check_random(4 * 81, -1, 1), *w = check_random(5 * 4 * 9, -1, 1), *u = check_zeros((int64_t)uf);
     float *scratch = check_zeros((int64_t)sf), *y = check_zeros(5 * ho * wo);
     CHECK(uf == 36 * 20 && sf > 0, "sizes %zu %zu", uf, sf);
-    CHECK(ck_winograd_transform_weights(&p, w, u) == CK_OK, "transform");
-    CHECK(ck_winograd_transform_weights(NULL, w, u) == CK_ERR_NULL, "NULL p");
-    CHECK(ck_winograd_transform_weights(&p, NULL, u) == CK_ERR_NULL, "NULL w");
-    CHECK(ck_winograd_transform_weights(&p, w, NULL) == CK_ERR_NULL, "NULL u");
-    CHECK(ck_winograd_forward(NULL, u, x, NULL, NULL, y, scratch, sf) == CK_ERR_NULL, "NULL p");
-    CHECK(ck_winograd_forward(&p, NULL, x, NULL, NULL, y, scratch, sf) == CK_ERR_NULL, "NULL u");
-    CHECK(ck_winograd_forward(&p, u, NULL, NULL, NULL, y, scratch, sf) == CK_ERR_NULL, "NULL x");
-    CHECK(ck_winograd_forward(&p, u, x, NULL, NULL, NULL, scratch, sf) == CK_ERR_NULL, "NULL y");
-    CHECK(ck_winograd_forward(&p, u, x, NULL, NULL, y, NULL, sf) == CK_ERR_NULL, "NULL scratch");
-    CHECK(ck_winograd_forward(&p, u, x, NULL, NULL, y, scratch, sf - 1) == CK_ERR_SCRATCH, "scratch too small");
-    size_t pf = ck_winograd_packed_floats(&p);
+    CHECK(ck_winograd_transform_weights(&p, 4, w, u) == CK_OK, "transform");
+    CHECK(ck_winograd_transform_weights(NULL, 4, w, u) == CK_ERR_NULL, "NULL p");
+    CHECK(ck_winograd_transform_weights(&p, 4, NULL, u) == CK_ERR_NULL, "NULL w");
+    CHECK(ck_winograd_transform_weights(&p, 4, w, NULL) == CK_ERR_NULL, "NULL u");
+    CHECK(ck_winograd_forward(NULL, 4, u, x, NULL, NULL, y, scratch, sf) == CK_ERR_NULL, "NULL p");
+    CHECK(ck_winograd_forward(&p, 4, NULL, x, NULL, NULL, y, scratch, sf) == CK_ERR_NULL, "NULL u");
+    CHECK(ck_winograd_forward(&p, 4, u, NULL, NULL, NULL, y, scratch, sf) == CK_ERR_NULL, "NULL x");
+    CHECK(ck_winograd_forward(&p, 4, u, x, NULL, NULL, NULL, scratch, sf) == CK_ERR_NULL, "NULL y");
+    CHECK(ck_winograd_forward(&p, 4, u, x, NULL, NULL, y, NULL, sf) == CK_ERR_NULL, "NULL scratch");
+    CHECK(ck_winograd_forward(&p, 4, u, x, NULL, NULL, y, scratch, sf - 1) == CK_ERR_SCRATCH, "scratch too small");
+    size_t pf = ck_winograd_packed_floats(&p, 4);
     float *packed = check_zeros((int64_t)pf);
     CHECK(pf == 36 * ck_packed_weight_floats(5, 4), "packed floats %zu", pf);
-    CHECK(ck_winograd_transform_weights_packed(NULL, w, packed) == CK_ERR_NULL, "packed NULL p");
-    CHECK(ck_winograd_transform_weights_packed(&p, NULL, packed) == CK_ERR_NULL, "packed NULL w");
-    CHECK(ck_winograd_transform_weights_packed(&p, w, NULL) == CK_ERR_NULL, "packed NULL packed");
-    CHECK(ck_winograd_transform_weights_packed(&p, w, packed) == CK_OK, "transform packed");
-    CHECK(ck_winograd_forward_packed(&p, NULL, x, NULL, NULL, NULL, y, scratch, sf) == CK_ERR_NULL, "packed NULL u");
-    CHECK(ck_winograd_forward_packed(&p, packed, x, NULL, NULL, NULL, y, scratch, sf - 1) == CK_ERR_SCRATCH,
+    CHECK(ck_winograd_transform_weights_packed(NULL, 4, w, packed) == CK_ERR_NULL, "packed NULL p");
+    CHECK(ck_winograd_transform_weights_packed(&p, 4, NULL, packed) == CK_ERR_NULL, "packed NULL w");
+    CHECK(ck_winograd_transform_weights_packed(&p, 4, w, NULL) == CK_ERR_NULL, "packed NULL packed");
+    CHECK(ck_winograd_transform_weights_packed(&p, 4, w, packed) == CK_OK, "transform packed");
+    CHECK(ck_winograd_forward_packed(&p, 4, NULL, x, NULL, NULL, NULL, y, scratch, sf) == CK_ERR_NULL, "packed NULL u");
+    CHECK(ck_winograd_forward_packed(&p, 4, packed, x, NULL, NULL, NULL, y, scratch, sf - 1) == CK_ERR_SCRATCH,
           "packed scratch too small");
     const ck_activation bad = {CK_ACT_CLIP, 1.0f, -1.0f}, unknown = {(ck_act_kind)99, 0, 0};
-    CHECK(ck_winograd_forward(&p, u, x, NULL, &bad, y, scratch, sf) == CK_ERR_ARGUMENT, "Clip min > max");
-    CHECK(ck_winograd_forward(&p, u, x, NULL, &unknown, y, scratch, sf) == CK_ERR_ARGUMENT, "unknown activation");
+    CHECK(ck_winograd_forward(&p, 4, u, x, NULL, &bad, y, scratch, sf) == CK_ERR_ARGUMENT, "Clip min > max");
+    CHECK(ck_winograd_forward(&p, 4, u, x, NULL, &unknown, y, scratch, sf) == CK_ERR_ARGUMENT, "unknown activation");
     int untouched = 1;
     for (int i = 0; i < 5 * ho * wo; i++) untouched &= y[i] == 0.0f;
     CHECK(untouched, "y written by a refused call");
     CHECK(ck_winograd_applies(NULL) == 0, "applies(NULL)");
+    CHECK(ck_winograd_weight_floats(&p, 2) == 16 * 20, "F(2x2) weight floats");
+    CHECK(ck_winograd_packed_floats(&p, 2) == 16 * ck_packed_weight_floats(5, 4), "F(2x2) packed floats");
+    CHECK(ck_winograd_scratch_floats(&p, 2) > 0, "F(2x2) scratch floats");
+
+    /* Tile sizes other than 2 and 4: refused, sizes 0. */
+    const int32_t bad_m[] = {0, 1, 3, 6, -4};
+    for (int i = 0; i < 5; i++) {
+        int32_t m = bad_m[i];
+        CHECK(ck_winograd_weight_floats(&p, m) == 0 && ck_winograd_scratch_floats(&p, m) == 0 &&
+              ck_winograd_packed_floats(&p, m) == 0, "m %d sizes", m);
+        CHECK(ck_winograd_transform_weights(&p, m, w, u) == CK_ERR_ARGUMENT, "m %d transform", m);
+        CHECK(ck_winograd_transform_weights_packed(&p, m, w, packed) == CK_ERR_ARGUMENT, "m %d transform packed", m);
+        CHECK(ck_winograd_forward(&p, m, u, x, NULL, NULL, y, scratch, sf) == CK_ERR_ARGUMENT, "m %d forward", m);
+        CHECK(ck_winograd_forward_packed(&p, m, packed, x, NULL, NULL, NULL, y, scratch, sf) == CK_ERR_ARGUMENT,
+              "m %d forward packed", m);
+    }
 
     /* Geometries the path does not take: refused, sizes 0. */
     ck_conv2d no[8];
@@ -181,18 +204,18 @@ static void test_arguments(void) {
     no[7].k_w = 1;
     for (int i = 0; i < 8; i++) {
         CHECK(!ck_winograd_applies(&no[i]), "case %d applies", i);
-        CHECK(ck_winograd_weight_floats(&no[i]) == 0 && ck_winograd_scratch_floats(&no[i]) == 0, "case %d sizes", i);
-        CHECK(ck_winograd_transform_weights(&no[i], w, u) == CK_ERR_ARGUMENT, "case %d transform", i);
-        CHECK(ck_winograd_forward(&no[i], u, x, NULL, NULL, y, scratch, sf) == CK_ERR_ARGUMENT, "case %d forward", i);
-        CHECK(ck_winograd_packed_floats(&no[i]) == 0, "case %d packed floats", i);
-        CHECK(ck_winograd_transform_weights_packed(&no[i], w, packed) == CK_ERR_ARGUMENT, "case %d transform packed", i);
-        CHECK(ck_winograd_forward_packed(&no[i], packed, x, NULL, NULL, NULL, y, scratch, sf) == CK_ERR_ARGUMENT,
+        CHECK(ck_winograd_weight_floats(&no[i], 4) == 0 && ck_winograd_scratch_floats(&no[i], 4) == 0, "case %d sizes", i);
+        CHECK(ck_winograd_transform_weights(&no[i], 4, w, u) == CK_ERR_ARGUMENT, "case %d transform", i);
+        CHECK(ck_winograd_forward(&no[i], 4, u, x, NULL, NULL, y, scratch, sf) == CK_ERR_ARGUMENT, "case %d forward", i);
+        CHECK(ck_winograd_packed_floats(&no[i], 4) == 0, "case %d packed floats", i);
+        CHECK(ck_winograd_transform_weights_packed(&no[i], 4, w, packed) == CK_ERR_ARGUMENT, "case %d transform packed", i);
+        CHECK(ck_winograd_forward_packed(&no[i], 4, packed, x, NULL, NULL, NULL, y, scratch, sf) == CK_ERR_ARGUMENT,
               "case %d forward packed", i);
     }
     /* An invalid geometry is a size error, as for ck_conv2d_forward. */
     ck_conv2d empty = conv3x3(1, 4, 1, 1, 5, 0, 0, 0, 0);
     CHECK(!ck_winograd_applies(&empty), "1x1 input without padding applies");
-    CHECK(ck_winograd_forward(&empty, u, x, NULL, NULL, y, scratch, sf) == CK_ERR_SIZE, "empty output");
+    CHECK(ck_winograd_forward(&empty, 4, u, x, NULL, NULL, y, scratch, sf) == CK_ERR_SIZE, "empty output");
     free(x); free(w); free(u); free(packed); free(scratch); free(y);
 }
 

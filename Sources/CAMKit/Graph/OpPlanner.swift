@@ -111,8 +111,6 @@ struct PlannedOp {
     var backward: Plan.Backward?
     /// The Conv took the residual Add offered by `OpContext.residualShape`.
     var fusedResidual = false
-    /// The Conv runs as Winograd (winograd.c), from transformed weights.
-    var winograd = false
 }
 
 /// The clip bounds of a Clip node (inputs 1 and 2; absent means unbounded).

@@ -15,7 +15,6 @@ final class Plan: Sendable {
         let scratch: Int              // floats of scratch the kernel needs
         let run: Kernel
         let backward: Backward?
-        let winograd: Bool            // a Conv run as Winograd
     }
 
     typealias Kernel = @Sendable (_ inputs: [Value?], _ scratch: UnsafeMutableBufferPointer<Float>) throws(CAMError) -> [Value]
@@ -170,8 +169,7 @@ final class Plan: Sendable {
                 for (id, value) in zip(outputs, values) { constants[id] = value }
             } else {
                 steps.append(Step(node: stepNode, nodes: stepNodes, inputs: stepInputs, outputs: outputs,
-                                  scratch: planned.scratch, run: planned.run, backward: planned.backward,
-                                  winograd: planned.winograd))
+                                  scratch: planned.scratch, run: planned.run, backward: planned.backward))
             }
         }
 

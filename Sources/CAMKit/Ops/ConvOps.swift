@@ -37,13 +37,13 @@ enum ConvOps {
         // exposed output (see Winograd.swift): a backward pass may run
         // through it, and its ReLU masks follow the forward's rounding.
         // Backward keeps the original weights (ck_conv2d_backward_input).
-        var winogradU: [Float]? = nil, winogradPacked = false
-        if Winograd.enabled, !c.outputExposed, ck_winograd_applies(&p) != 0, Winograd.pays(p, hOut: hOut, wOut: wOut),
+        var winogradU: [Float]? = nil, winogradPacked = false, tile: Int32 = 0
+        if Winograd.enabled, !c.outputExposed, ck_winograd_applies(&p) != 0, let m = Winograd.tile(p, hOut: hOut, wOut: wOut),
            let id = c.node.inputs[1], case .float(let weights)? = c.operands[1]?.constant {
             winogradPacked = Winograd.packs(p, hOut: hOut, wOut: wOut)
-            winogradU = winogradPacked ? Winograd.packedWeights(p, id: id, weights.scalars, cache: c.weightCache)
-                                       : Winograd.weights(p, id: id, weights.scalars, cache: c.weightCache)
-            if winogradU != nil { scratch = max(scratch, ck_winograd_scratch_floats(&p)) }
+            winogradU = Winograd.weights(p, tile: m, packed: winogradPacked, id: id, weights.scalars, cache: c.weightCache)
+            tile = m
+            if winogradU != nil { scratch = max(scratch, ck_winograd_scratch_floats(&p, m)) }
         }
         // Else weights packed once for the GEMM (PackedWeights.swift), where
         // that beats OpenBLAS, which packs them again on every call; but a
@@ -57,7 +57,7 @@ enum ConvOps {
             packedW = packed
             scratch = max(scratch, ck_conv2d_packed_scratch_floats(&p))
         }
-        let transformed = winogradU, transformedPacked = winogradPacked, packed = packedW
+        let transformed = winogradU, transformedPacked = winogradPacked, packed = packedW, m = tile
         let geometry = p
         // A residual of another shape (a broadcast Add) stays a separate step,
         // and so does any activation after it.
@@ -76,11 +76,11 @@ enum ConvOps {
                         withOptionalPointer(activation) { act in
                             y.withUnsafeMutableBufferPointer { yb in
                                 if let u = transformed, transformedPacked {
-                                    return ck_winograd_forward_packed(&p, u, x.scalars, b, r, act, yb.baseAddress,
+                                    return ck_winograd_forward_packed(&p, m, u, x.scalars, b, r, act, yb.baseAddress,
                                                                       scratch.baseAddress, scratch.count)
                                 }
                                 if let u = transformed {
-                                    return ck_winograd_forward_add(&p, u, x.scalars, b, r, act, yb.baseAddress,
+                                    return ck_winograd_forward_add(&p, m, u, x.scalars, b, r, act, yb.baseAddress,
                                                                    scratch.baseAddress, scratch.count)
                                 }
                                 if let packed {
@@ -97,7 +97,6 @@ enum ConvOps {
             return [.float(Tensor(uncheckedShape: outShape, scalars: y))]
         }
         op.fusedResidual = residual
-        op.winograd = transformed != nil
         // Input gradient only: dx = col2im(W^T dy). A fused activation would
         // need its pre-activation values, so backward plans never fuse.
         if activation == nil, !residual {

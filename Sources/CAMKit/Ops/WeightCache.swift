@@ -7,7 +7,7 @@
 /// the result: a hit needs the same weights, which is one pointer
 /// comparison when the plans share the constant's storage (they do).
 final class WeightCache: Sendable {
-    enum Transform: Hashable, Sendable { case winograd, winogradPacked, packed }
+    enum Transform: Hashable, Sendable { case winograd(tile: Int32), winogradPacked(tile: Int32), packed }
     private struct Key: Hashable { var transform: Transform; var id: Int }
     private struct Entry { var weights: [Float]; var result: [Float] }
     private let entries = Locked<[Key: Entry]>([:])
