@@ -125,19 +125,20 @@ size_t ck_winograd_scratch_floats(const ck_conv2d *p, int32_t m) {
 
 /* ---- weights ------------------------------------------------------------- */
 
-/* G ((m + 2) x 3) times a column of three, in double. Multiplied by
- * reciprocals rather than divided: twice as fast, and the difference is
- * far below the float U is stored in. */
-static inline void g_times(int32_t m, double g0, double g1, double g2, double out[6]) {
+/* G ((m + 2) x 3) times a column of three, for eight kernels. In float,
+ * multiplied by reciprocals: a few ulps of U, which is stored in float
+ * anyway, where double arithmetic one kernel at a time was a third of
+ * ResNet-50's load once its 7x7 and 14x14 layers took Winograd. */
+static inline __attribute__((always_inline)) void g_times(int32_t m, vf g0, vf g1, vf g2, vf out[6]) {
     if (m == 2) {
         out[0] = g0;
-        out[1] = (g0 + g1 + g2) * 0.5;
-        out[2] = (g0 - g1 + g2) * 0.5;
+        out[1] = (g0 + g1 + g2) * 0.5f;
+        out[2] = (g0 - g1 + g2) * 0.5f;
         out[3] = g2;
         return;
     }
-    const double sixth = 1.0 / 6, twelfth = 1.0 / 12, twentyfourth = 1.0 / 24;
-    out[0] = g0 * 0.25;
+    const float sixth = 1.0f / 6, twelfth = 1.0f / 12, twentyfourth = 1.0f / 24;
+    out[0] = g0 * 0.25f;
     out[1] = -(g0 + g1 + g2) * sixth;
     out[2] = -(g0 - g1 + g2) * sixth;
     out[3] = g0 * twentyfourth + g1 * twelfth + g2 * sixth;
@@ -164,11 +165,10 @@ typedef struct weights_job {
  * straight into the panels, each point's 32 rows of a panel stay in the
  * cache while they fill, and there is no U to pack afterwards (which had
  * made ResNet-50's load 40 ms slower). */
-static void weights_items(void *ctx, int64_t first, int64_t end) {
-    const weights_job *j = ctx;
+static inline __attribute__((always_inline)) void weights_body(const weights_job *j, int64_t first, int64_t end) {
     const ck_conv2d *p = j->p;
     const int32_t m = j->m, side = m + 2, pts = side * side;
-    enum { RUN = 64 };
+    enum { RUN = 64 };   /* a multiple of CHUNK */
     float buf[P][RUN];
     int64_t plane = (int64_t)p->c_out * p->c_in, panel = (int64_t)CK_PANEL * p->c_in;
     int64_t co0 = first, co1 = end;
@@ -181,13 +181,18 @@ static void weights_items(void *ctx, int64_t first, int64_t end) {
     for (int64_t co = co0; co < co1; co++) {
         for (int32_t c0 = 0; c0 < p->c_in; c0 += RUN) {
             int32_t run = p->c_in - c0 < RUN ? p->c_in - c0 : RUN;
-            for (int32_t r = 0; r < run; r++) {
-                const float *g = j->w + (co * p->c_in + c0 + r) * 9;
-                double cols[3][6], t[6];
+            for (int32_t r0 = 0; r0 < run; r0 += CHUNK) {
+                /* Kernels r0 .. r0 + 7 of the run, tap k of each in lane r of g[k] (zero past the run). */
+                float taps[9][CHUNK] = {{0}};
+                const float *src = j->w + (co * p->c_in + c0 + r0) * 9;
+                for (int32_t r = 0; r < CHUNK && r0 + r < run; r++)
+                    for (int k = 0; k < 9; k++) taps[k][r] = src[r * 9 + k];
+                vf g[9], cols[3][6], t[6];
+                for (int k = 0; k < 9; k++) g[k] = vload(taps[k]);
                 for (int k = 0; k < 3; k++) g_times(m, g[k], g[3 + k], g[6 + k], cols[k]);  /* G g, column k */
                 for (int i = 0; i < side; i++) {
                     g_times(m, cols[0][i], cols[1][i], cols[2][i], t);                     /* row i of (G g) G^T */
-                    for (int k = 0; k < side; k++) buf[i * side + k][r] = (float)t[k];
+                    for (int k = 0; k < side; k++) vstore(buf[i * side + k] + r0, t[k]);
                 }
             }
             if (!j->packed) {
@@ -200,6 +205,10 @@ static void weights_items(void *ctx, int64_t first, int64_t end) {
             }
         }
     }
+}
+
+CK_MULTIVERSION static void weights_items(void *ctx, int64_t first, int64_t end) {
+    weights_body(ctx, first, end);
 }
 
 /* Split by output channels over the pool: ResNet-50 transforms 14 M
