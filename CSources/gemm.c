@@ -98,8 +98,11 @@ static void gemm_items(void *ctx, int64_t first, int64_t end) {
 }
 
 /* Below this many multiply-adds a GEMM runs on one thread: a worker's
- * wake-up (tens of microseconds) would cost more than it saves. */
-enum { GEMM_PARALLEL_MACS = 1 << 20, MIN_COLS = 64, MIN_ROWS = 16 };
+ * wake-up (tens of microseconds) would cost more than it saves. A GEMV
+ * (one row or column) reads each weight once, from memory, at about one
+ * multiply-add per 4 bytes: ResNet-18's classifier (512 x 1000, 2 MB)
+ * took 0.18-0.22 ms on one thread, so it splits from GEMV_PARALLEL_MACS. */
+enum { GEMM_PARALLEL_MACS = 1 << 20, GEMV_PARALLEL_MACS = 1 << 17, MIN_COLS = 64, MIN_ROWS = 16 };
 
 void ck_gemm_threads(int trans_a, int trans_b, int32_t m, int32_t n, int32_t k, float alpha,
                      const float *a, int32_t lda, const float *b, int32_t ldb,
@@ -107,7 +110,7 @@ void ck_gemm_threads(int trans_a, int trans_b, int32_t m, int32_t n, int32_t k, 
     ck_blas_single_threaded();
     gemm_job j = {trans_a, trans_b, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc, 0, 0};
     int64_t macs = (int64_t)m * n * k;
-    if (threads < 2 || macs < GEMM_PARALLEL_MACS) {
+    if (threads < 2 || macs < (m == 1 || n == 1 ? GEMV_PARALLEL_MACS : GEMM_PARALLEL_MACS)) {
         gemm_block(&j, 0, m, 0, n);
         return;
     }
