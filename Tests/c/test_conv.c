@@ -540,6 +540,7 @@ static void test_conv_fixed(void) {
         {conv(2, 8, 5, 6, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1), 1, CK_ACT_RELU},           /* 1x1: GEMM on the input */
         {conv(1, 6, 4, 6, 7, 1, 1, 1, 1, 0, 0, 0, 0, 2), 0, CK_ACT_NONE},           /* 1x1 grouped */
         {conv(1, 6, 4, 9, 7, 1, 1, 2, 1, 0, 0, 0, 0, 1), 1, CK_ACT_NONE},           /* 1x1 stride 2: im2col */
+        {conv(2, 5, 3, 10, 17, 1, 1, 3, 1, 0, 0, 0, 0, 1), 1, CK_ACT_RELU},         /* 1x1 stride 3, batch */
         {conv(1, 3, 4, 5, 5, 1, 1, 1, 1, 1, 0, 0, 2, 1), 1, CK_ACT_NONE},           /* 1x1 padded: im2col */
         {conv(1, 1, 4, 9, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_RELU},          /* c_in 1: depthwise x4 */
         {conv(1, 2, 3, 4, 5, 6, 7, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_NONE},           /* kernel = padded input */
