@@ -380,15 +380,20 @@ void finish_rows(const wino_job *j, float *yc, const float *rc, int64_t ty, int6
     for (int64_t i = 0; i < m && oh0 + i < g->h_out; i++) copy_short(yc + (oh0 + i) * g->w_out + ow0, rows + i * len, w);
 }
 
-/* Input channels [c0, c1), tiles [t0, t1) into V. The bodies of both
- * transforms are always_inline functions called from a CK_MULTIVERSION
- * wrapper: clang refuses to pass a vf by value from a function with AVX
- * (the x86-64-v3 clone) to one without, even an always_inline one, unless
- * the caller carries no target features of its own. */
+/* Input channels [c0, c1), tiles [t0, t1) into V, for tile size m (a
+ * constant where it is called, so each m gets its own copy). The bodies
+ * of both transforms are always_inline functions called from a
+ * CK_MULTIVERSION wrapper: clang refuses to pass a vf by value from a
+ * function with AVX (the x86-64-v3 clone) to one without, even an
+ * always_inline one, unless the caller carries no target features of its
+ * own. */
 static inline __attribute__((always_inline))
-void input_body(const wino_job *j, int64_t c0, int64_t c1, int64_t t0, int64_t t1) {
+void input_body(const wino_job *j, int64_t c0, int64_t c1, int64_t t0, int64_t t1, const int m) {
     const ck_conv2d *p = j->p;
     const wino_geom *g = j->g;
+    /* A chunk's input tiles are side x side, m apart; phases() and
+     * phases2() read `span` columns for eight of them. */
+    const int side = m + 2, span = m == 4 ? 36 : 18;
     int64_t plane = (int64_t)p->h_in * p->w_in, vp = (int64_t)p->c_in * j->ld;
     float buf[6][40];
     for (int64_t c = c0; c < c1; c++) {
@@ -397,76 +402,37 @@ void input_body(const wino_job *j, int64_t c0, int64_t c1, int64_t t0, int64_t t
             int64_t img = t_ / g->tiles, ty = t_ % g->tiles / g->tiles_w, tx = t_ % g->tiles_w;
             const float *xc = j->x + img * g->x_img + c * plane;
             n = chunk_len(g, t_, t1);
-            /* A chunk reads 36 columns from iw0 on each of its six rows:
-             * straight from x when they are all inside, else through buf
-             * with the padding as real zeros. */
-            int64_t ih0 = ty * 4 - p->pad_top, iw0 = tx * 4 - p->pad_left;
-            int inside = ih0 >= 0 && ih0 + 6 <= p->h_in && iw0 >= 0 && iw0 + 36 <= p->w_in;
+            /* Each of the chunk's rows straight from x when all its span
+             * columns are inside, else through buf with the padding as
+             * real zeros. */
+            int64_t ih0 = ty * m - p->pad_top, iw0 = tx * m - p->pad_left;
+            int inside = ih0 >= 0 && ih0 + side <= p->h_in && iw0 >= 0 && iw0 + span <= p->w_in;
             vf t[6][6];
-            for (int r = 0; r < 6; r++) {
+            for (int r = 0; r < side; r++) {
                 const float *src;
                 if (inside) {
                     src = xc + (ih0 + r) * p->w_in + iw0;
                 } else {
                     memset(buf[r], 0, sizeof buf[r]);
-                    int64_t ih = ih0 + r, a = iw0 < 0 ? -iw0 : 0, b = p->w_in - iw0 < 36 ? p->w_in - iw0 : 36;
+                    int64_t ih = ih0 + r, a = iw0 < 0 ? -iw0 : 0, b = p->w_in - iw0 < span ? p->w_in - iw0 : span;
                     if (ih >= 0 && ih < p->h_in && b > a) copy_short(buf[r] + a, xc + ih * p->w_in + iw0 + a, b - a);
                     src = buf[r];
                 }
                 vf ph[6];
-                phases(src, ph);
-                bt6(ph[0], ph[1], ph[2], ph[3], ph[4], ph[5], t[r]);
-            }
-            float *dst = vc + (t_ - j->q0);
-            for (int k = 0; k < 6; k++) {
-                vf o[6];
-                bt6(t[0][k], t[1][k], t[2][k], t[3][k], t[4][k], t[5][k], o);
-                for (int i = 0; i < 6; i++) {
-                    store_n(dst + (i * 6 + k) * vp, o[i], n);
-                }
-            }
-        }
-    }
-}
-
-/* The same for F(2x2, 3x3): 4x4 input tiles two apart. */
-static inline __attribute__((always_inline))
-void input_body2(const wino_job *j, int64_t c0, int64_t c1, int64_t t0, int64_t t1) {
-    const ck_conv2d *p = j->p;
-    const wino_geom *g = j->g;
-    int64_t plane = (int64_t)p->h_in * p->w_in, vp = (int64_t)p->c_in * j->ld;
-    float buf[4][24];
-    for (int64_t c = c0; c < c1; c++) {
-        float *vc = j->v + c * j->ld;
-        for (int64_t t_ = t0, n; t_ < t1; t_ += n) {
-            int64_t img = t_ / g->tiles, ty = t_ % g->tiles / g->tiles_w, tx = t_ % g->tiles_w;
-            const float *xc = j->x + img * g->x_img + c * plane;
-            n = chunk_len(g, t_, t1);
-            /* A chunk reads 18 columns from iw0 on each of its four rows. */
-            int64_t ih0 = ty * 2 - p->pad_top, iw0 = tx * 2 - p->pad_left;
-            int inside = ih0 >= 0 && ih0 + 4 <= p->h_in && iw0 >= 0 && iw0 + 18 <= p->w_in;
-            vf t[4][4];
-            for (int r = 0; r < 4; r++) {
-                const float *src;
-                if (inside) {
-                    src = xc + (ih0 + r) * p->w_in + iw0;
+                if (m == 4) {
+                    phases(src, ph);
+                    bt6(ph[0], ph[1], ph[2], ph[3], ph[4], ph[5], t[r]);
                 } else {
-                    memset(buf[r], 0, sizeof buf[r]);
-                    int64_t ih = ih0 + r, a = iw0 < 0 ? -iw0 : 0, b = p->w_in - iw0 < 18 ? p->w_in - iw0 : 18;
-                    if (ih >= 0 && ih < p->h_in && b > a) copy_short(buf[r] + a, xc + ih * p->w_in + iw0 + a, b - a);
-                    src = buf[r];
+                    phases2(src, ph);
+                    bt4(ph[0], ph[1], ph[2], ph[3], t[r]);
                 }
-                vf ph[4];
-                phases2(src, ph);
-                bt4(ph[0], ph[1], ph[2], ph[3], t[r]);
             }
             float *dst = vc + (t_ - j->q0);
-            for (int k = 0; k < 4; k++) {
-                vf o[4];
-                bt4(t[0][k], t[1][k], t[2][k], t[3][k], o);
-                for (int i = 0; i < 4; i++) {
-                    store_n(dst + (i * 4 + k) * vp, o[i], n);
-                }
+            for (int k = 0; k < side; k++) {
+                vf o[6];
+                if (m == 4) bt6(t[0][k], t[1][k], t[2][k], t[3][k], t[4][k], t[5][k], o);
+                else bt4(t[0][k], t[1][k], t[2][k], t[3][k], o);
+                for (int i = 0; i < side; i++) store_n(dst + (i * side + k) * vp, o[i], n);
             }
         }
     }
@@ -474,8 +440,8 @@ void input_body2(const wino_job *j, int64_t c0, int64_t c1, int64_t t0, int64_t 
 
 CK_MULTIVERSION
 static void input_transform(const wino_job *j, int64_t c0, int64_t c1, int64_t t0, int64_t t1) {
-    if (j->g->m == 2) input_body2(j, c0, c1, t0, t1);
-    else input_body(j, c0, c1, t0, t1);
+    if (j->g->m == 2) input_body(j, c0, c1, t0, t1, 2);
+    else input_body(j, c0, c1, t0, t1, 4);
 }
 
 /* M[p] = U[p] V[p] for points [p0, p1), tiles [t0, t1). */
@@ -495,13 +461,14 @@ static void multiply(const wino_job *j, int64_t p0, int64_t p1, int64_t t0, int6
 }
 
 /* Output channels [o0, o1), tiles [t0, t1) from M into y, with bias and
- * activation on the way (finish_rows), for F(4x4, 3x3). */
+ * activation on the way (finish_rows), for tile size m as input_body. */
 static inline __attribute__((always_inline))
-void output_body(const wino_job *j, int64_t o0, int64_t o1, int64_t t0, int64_t t1) {
+void output_body(const wino_job *j, int64_t o0, int64_t o1, int64_t t0, int64_t t1, const int m) {
     const ck_conv2d *p = j->p;
     const wino_geom *g = j->g;
+    const int side = m + 2;
     int64_t plane = (int64_t)g->h_out * g->w_out, mp = (int64_t)p->c_out * j->ld;
-    float rows[4][4 * CHUNK];
+    float rows[4 * 4 * CHUNK];   /* m rows of m * CHUNK outputs */
     for (int64_t co = o0; co < o1; co++) {
         const float *mc = j->m + co * j->ld;
         vf bias = (vf){0} + (j->bias ? j->bias[co] : 0.0f);
@@ -512,65 +479,30 @@ void output_body(const wino_job *j, int64_t o0, int64_t o1, int64_t t0, int64_t 
             n = chunk_len(g, t_, t1);
             const float *src = mc + (t_ - j->q0);
             vf s[4][6];   /* A^T M, columns k */
-            for (int k = 0; k < 6; k++) {
-                vf mv[6];
-                for (int i = 0; i < 6; i++) mv[i] = load_n(src + (i * 6 + k) * mp, n);
+            for (int k = 0; k < side; k++) {
+                vf mv[6], o[4];
+                for (int i = 0; i < side; i++) mv[i] = load_n(src + (i * side + k) * mp, n);
+                if (m == 4) at6(mv[0], mv[1], mv[2], mv[3], mv[4], mv[5], o);
+                else at4(mv[0], mv[1], mv[2], mv[3], o);
+                for (int i = 0; i < m; i++) s[i][k] = o[i];
+            }
+            for (int i = 0; i < m; i++) {
                 vf o[4];
-                at6(mv[0], mv[1], mv[2], mv[3], mv[4], mv[5], o);
-                for (int i = 0; i < 4; i++) s[i][k] = o[i];
+                if (m == 4) at6(s[i][0], s[i][1], s[i][2], s[i][3], s[i][4], s[i][5], o);
+                else at4(s[i][0], s[i][1], s[i][2], s[i][3], o);
+                for (int k = 0; k < m; k++) o[k] += bias;
+                if (m == 4) interleave4(o, rows + i * 4 * CHUNK);
+                else interleave2(o, rows + i * 2 * CHUNK);
             }
-            for (int i = 0; i < 4; i++) {
-                vf o[4];
-                at6(s[i][0], s[i][1], s[i][2], s[i][3], s[i][4], s[i][5], o);
-                for (int k = 0; k < 4; k++) o[k] += bias;
-                interleave4(o, rows[i]);
-            }
-            finish_rows(j, yc, rc, ty, tx, n, rows[0]);
-        }
-    }
-}
-
-/* The same for F(2x2, 3x3). */
-static inline __attribute__((always_inline))
-void output_body2(const wino_job *j, int64_t o0, int64_t o1, int64_t t0, int64_t t1) {
-    const ck_conv2d *p = j->p;
-    const wino_geom *g = j->g;
-    int64_t plane = (int64_t)g->h_out * g->w_out, mp = (int64_t)p->c_out * j->ld;
-    float rows[2][2 * CHUNK];
-    for (int64_t co = o0; co < o1; co++) {
-        const float *mc = j->m + co * j->ld;
-        vf bias = (vf){0} + (j->bias ? j->bias[co] : 0.0f);
-        for (int64_t t_ = t0, n; t_ < t1; t_ += n) {
-            int64_t img = t_ / g->tiles, ty = t_ % g->tiles / g->tiles_w, tx = t_ % g->tiles_w;
-            float *yc = j->y + img * g->y_img + co * plane;
-            const float *rc = j->res ? j->res + img * g->y_img + co * plane : NULL;
-            n = chunk_len(g, t_, t1);
-            const float *src = mc + (t_ - j->q0);
-            vf s[2][4];   /* A^T M, columns k */
-            for (int k = 0; k < 4; k++) {
-                vf mv[4];
-                for (int i = 0; i < 4; i++) mv[i] = load_n(src + (i * 4 + k) * mp, n);
-                vf o[2];
-                at4(mv[0], mv[1], mv[2], mv[3], o);
-                s[0][k] = o[0];
-                s[1][k] = o[1];
-            }
-            for (int i = 0; i < 2; i++) {
-                vf o[2];
-                at4(s[i][0], s[i][1], s[i][2], s[i][3], o);
-                o[0] += bias;
-                o[1] += bias;
-                interleave2(o, rows[i]);
-            }
-            finish_rows(j, yc, rc, ty, tx, n, rows[0]);
+            finish_rows(j, yc, rc, ty, tx, n, rows);
         }
     }
 }
 
 CK_MULTIVERSION
 static void output_transform(const wino_job *j, int64_t o0, int64_t o1, int64_t t0, int64_t t1) {
-    if (j->g->m == 2) output_body2(j, o0, o1, t0, t1);
-    else output_body(j, o0, o1, t0, t1);
+    if (j->g->m == 2) output_body(j, o0, o1, t0, t1, 2);
+    else output_body(j, o0, o1, t0, t1, 4);
 }
 
 /* Sub-block mode: item b is tiles [q0 + b * split, ...), start to end. */
