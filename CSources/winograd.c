@@ -18,9 +18,9 @@
  *   input transform  V[p][c][t]  = (B^T d_{c,t} B)[p]        ((m + 2)^2 points p)
  *   GEMM per point   M[p]        = U[p] (c_out x c_in) * V[p] (c_in x tiles)
  *   output transform y[co][tile] = act(A^T M[.][co][t] A + bias[co])
- * Both transforms run eight tiles of one tile row at a time, in vector
- * registers (vec.h), so their cost stays small next to the GEMMs even at
- * 64 channels. The error grows with the larger transform coefficients
+ * Both transforms run eight tiles of one tile row at a time (or the four
+ * of a short row), in vector registers (vec.h), so their cost stays small
+ * next to the GEMMs even at 64 channels. The error grows with the larger transform coefficients
  * (up to 8 in A, 5 in B); for float32 CNN weights it stays around 1e-6
  * relative to the outputs' magnitude (see Tests/c/test_winograd.c). */
 #include <string.h>
@@ -34,11 +34,11 @@ enum { P = 36, CHUNK = VEC };
 
 static int points(int32_t m) { return (m + 2) * (m + 2); }
 
-/* Scratch is V and M for one block of tiles: 36 * (c_in + c_out) floats
- * per tile. Tiles are numbered across the images of the batch, image by
- * image, so that a block can take several images: each block reads all
- * of U (36 c_in c_out floats), and at 7x7 and 14x14 one image has only 4
- * and 16 tiles to share that read. A block takes one image's tiles, or
+/* Scratch is V and M for one block of tiles: (m + 2)^2 (c_in + c_out)
+ * floats per tile. Tiles are numbered across the images of the batch,
+ * image by image, so that a block can take several images: each block
+ * reads all of U ((m + 2)^2 c_in c_out floats), and at 7x7 and 14x14 one
+ * image has only 4 and 16 4x4 tiles to share that read. A block takes one image's tiles, or
  * more until U's floats are at most twice V's and M's, c_in c_out /
  * (2 (c_in + c_out)) tiles: one image at 28x28 and up, where V and M of
  * more images outgrow the cache (ResNet-18's 56x56 layers went 1.4x
@@ -53,10 +53,10 @@ enum { BLOCK_FLOATS = 1 << 21, BLOCK_MIN = 16 };
  * block with at least SPLIT_MIN tiles per thread is cut into sub-blocks of
  * tiles, each transformed, multiplied and transformed back by one thread
  * (one pool job, data stays in that core's cache), one sub-block per
- * thread since each packs all of U again for its 36 GEMMs (two per thread
- * made VGG-16 5% slower); a block with fewer
- * (the 7x7 and 14x14 layers: 4 and 16 tiles) shares each phase instead:
- * input channels, then the 36 GEMMs, then output channels. */
+ * thread since each reads all of U again for its GEMMs (two per thread
+ * made VGG-16 5% slower); a block with fewer (an image's 14x14 and 7x7
+ * layers) shares each phase instead: input channels, then the GEMMs (one
+ * point each), then output channels. */
 enum { PAR_MACS = 1 << 20, SPLIT_MIN = 32 };
 
 typedef struct wino_geom {
