@@ -79,4 +79,23 @@ import Testing
             #expect(Fixtures.maxAbsDiff(row, ref) <= Fixtures.tolerance(ref), "image \(i)")
         }
     }
+
+    /// A batch on two threads runs image by image; the batch's own plan only
+    /// judges the limits, and makes no transformed weights (at batch 5 it
+    /// would take Winograd F(4x4) for the 7x7 layers, a second U beside the
+    /// one image's F(2x2)).
+    @Test func splitBatchMakesNoTransformedWeightsOfItsOwn() throws {
+        let model = try CAMModel(contentsOf: Fixtures.modelURL("resnet18"))
+        let x = try Fixtures.npy((try Fixtures.manifest("resnet18")["images"] as! [[String: Any]])[0]["input"] as! String)
+        _ = try Runtime.withThreads(2) { () throws(CAMError) in try model.forward(x) }
+        let single = model.weightCache.count
+        let batch = try Tensor(shape: [5, 3, 224, 224], scalars: Array([[Float]](repeating: x.scalars, count: 5).joined()))
+        let out = try Runtime.withThreads(2) { () throws(CAMError) in try model.forward(batch) }
+        #expect(out.shape == [5, 1000])
+        #expect(single > 0 && model.weightCache.count == single,
+                "transformed weights: \(single) after one image, \(model.weightCache.count) after the batch")
+        // A batch that runs as a batch (one thread) makes its own, as it should.
+        _ = try Runtime.withThreads(1) { () throws(CAMError) in try model.forward(batch) }
+        #expect(model.weightCache.count > single)
+    }
 }

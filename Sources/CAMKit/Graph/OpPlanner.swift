@@ -24,6 +24,9 @@ struct OpContext {
     /// The model's transformed weights (Winograd's U, packed weights), shared
     /// across its plans (nil: none kept).
     var weightCache: WeightCache?
+    /// False for a plan that only checks limits and never runs: no
+    /// transformed weights are made for it (kernels fall back to im2col).
+    var transformWeights = true
     /// Set when an output of the node is exposed: dumped, a CAM target, or
     /// on a path a backward pass will run through.
     var outputExposed = false

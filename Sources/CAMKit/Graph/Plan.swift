@@ -43,9 +43,11 @@ final class Plan: Sendable {
     /// `exposed`: values that must exist as tensors (dumped, used as a CAM
     /// target); they are never fused away. `weightCache`: transformed
     /// weights made by earlier plans of the same model, and where this
-    /// plan leaves its own.
+    /// plan leaves its own. `transformWeights` false: a plan made only to
+    /// judge the limits, which makes no transformed weights (Winograd's U,
+    /// packed weights) and must not be run for speed.
     init(graph: Graph, inputShape: [Int], exposed: Set<Int> = [], limits: Limits = Limits(),
-         weightCache: WeightCache? = nil) throws(CAMError) {
+         weightCache: WeightCache? = nil, transformWeights: Bool = true) throws(CAMError) {
         guard graph.inputs.count == 1 else {
             throw CAMError(.unsupported, "the model has \(graph.inputs.count) graph inputs; camkit runs single-input classifiers")
         }
@@ -87,6 +89,7 @@ final class Plan: Sendable {
             }
             var context = OpContext(node: node, operands: facts, opset: graph.opset, maxElements: limits.tensorElements)
             context.weightCache = weightCache
+            context.transformWeights = transformWeights
             context.outputExposed = node.outputs.contains(where: exposed.contains)
             var stepNode = index
             var stepNodes = [index]

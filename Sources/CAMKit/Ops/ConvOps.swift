@@ -38,7 +38,7 @@ enum ConvOps {
         // through it, and its ReLU masks follow the forward's rounding.
         // Backward keeps the original weights (ck_conv2d_backward_input).
         var winogradU: [Float]? = nil, winogradPacked = false, tile: Int32 = 0
-        if Winograd.enabled, !c.outputExposed, ck_winograd_applies(&p) != 0, let m = Winograd.tile(p, hOut: hOut, wOut: wOut),
+        if Winograd.enabled, c.transformWeights, !c.outputExposed, ck_winograd_applies(&p) != 0, let m = Winograd.tile(p, hOut: hOut, wOut: wOut),
            let id = c.node.inputs[1], case .float(let weights)? = c.operands[1]?.constant {
             winogradPacked = Winograd.packs(p, hOut: hOut, wOut: wOut)
             winogradU = Winograd.weights(p, tile: m, packed: winogradPacked, id: id, weights.scalars, cache: c.weightCache)
@@ -50,7 +50,7 @@ enum ConvOps {
         // first layer of a few channels runs direct (conv_direct.c), with no
         // column matrix at all.
         var packedW: [Float]? = nil
-        if winogradU == nil, ck_conv2d_direct_applies(&p) == 0, PackedWeights.enabled, ck_conv2d_packed_applies(&p) != 0,
+        if winogradU == nil, c.transformWeights, ck_conv2d_direct_applies(&p) == 0, PackedWeights.enabled, ck_conv2d_packed_applies(&p) != 0,
            PackedWeights.pays(p, hOut: hOut, wOut: wOut),
            let id = c.node.inputs[1], case .float(let weights)? = c.operands[1]?.constant,
            let packed = PackedWeights.weights(p, id: id, weights.scalars, cache: c.weightCache) {

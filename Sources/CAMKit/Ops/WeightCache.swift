@@ -20,6 +20,9 @@ final class WeightCache: Sendable {
         return same || e.weights == weights ? e.result : nil
     }
 
+    /// Transformed weights held.
+    var count: Int { entries.withLock { $0.count } }
+
     func store(_ transform: Transform, id: Int, weights: [Float], result: [Float]) {
         entries.withLock { $0[Key(transform: transform, id: id)] = Entry(weights: weights, result: result) }
     }
