@@ -554,9 +554,9 @@ static ck_status forward(const ck_conv2d *p, int32_t m, const float *u, int pack
     if (s != CK_OK) return s;
     if (act && act->kind == CK_ACT_NONE) act = NULL;
     int threads = ck_threads();
+    const int64_t u_point = packed ? (int64_t)ck_packed_weight_floats(p->c_out, p->c_in) : (int64_t)p->c_out * p->c_in;
     for (int64_t q0 = 0; q0 < g.total; q0 += g.block) {
         int64_t q1 = q0 + g.block < g.total ? q0 + g.block : g.total, len = q1 - q0;
-        int64_t u_point = packed ? (int64_t)ck_packed_weight_floats(p->c_out, p->c_in) : (int64_t)p->c_out * p->c_in;
         wino_job j = {p, &g, u, u_point, packed, x, bias, residual, act, y, scratch,
                       scratch + g.points * (int64_t)p->c_in * len, q0, q1, len, len};
         int t = (int64_t)g.points * p->c_out * p->c_in * len < PAR_MACS ? 1 : threads;
