@@ -177,13 +177,110 @@ static void maxpool_direct_row(const maxpool_job *j, const float *xp, float *yp,
     }
 }
 
+/* ---- ResNet's pool: 3x3, stride 2, pad 1 ---------------------------------
+ *
+ * The separable loops above serve any window, and pay for it: per output
+ * row the span and tap bounds, three passes over the row with scalar
+ * tails, and a NaN scan of the whole plane first (on ResNet's stem pool,
+ * 4.3 us a 112 x 112 plane on one thread, about 13,000 cycles for 3,136
+ * outputs). For this one window, each output row is the max of input
+ * rows 2oh - 1, 2oh and 2oh + 1 into a buffer whose first float is the
+ * left padding; that buffer split into even and odd floats e and o; and
+ * y[ow] = max(e[ow], o[ow], e[ow + 1]).
+ *
+ * NaN: rows 2oh and 2oh + 1 over all oh are every row any window reads,
+ * once each, so their running sum, a NaN if any of them holds one, takes
+ * the place of the scan. A NaN (or +inf meeting -inf) sends the plane to
+ * the careful loops, which redo it.
+ *
+ * End pads up to 2 keep every window at least one real row (its first
+ * row, 2oh - 1, is then below h_in) and the row buffer within
+ * POOL3_MAX_W + 5 floats; larger ones take the general loops. */
+enum { POOL3_MAX_W = 2048 };
+
+static int is_pool3s2(const ck_pool2d *p) {
+    return p->k_h == 3 && p->k_w == 3 && p->stride_h == 2 && p->stride_w == 2 && p->dil_h == 1 && p->dil_w == 1 &&
+           p->pad_top == 1 && p->pad_left == 1 && p->pad_bottom <= 2 && p->pad_right <= 2 && p->w_in <= POOL3_MAX_W;
+}
+
+typedef int32_t vmask __attribute__((vector_size(VEC * sizeof(int32_t))));
+
+/* a > b ? a : b lane by lane: one vector max instruction. */
+static inline __attribute__((always_inline)) vf vmax(vf a, vf b) {
+    vmask m = a > b;
+    return (vf)((m & (vmask)a) | (~m & (vmask)b));
+}
+
+/* out[w] = the max of rows[0..nrows)[w] for w < n; rows from sum_from on
+ * are also added into *sum. nrows and sum_from are constants at the call
+ * for a plane's inner rows, so that loop is straight-line code. */
+static inline __attribute__((always_inline))
+void column_max(const float *const *rows, int nrows, int sum_from, int64_t n, float *out, vf *sum) {
+    int64_t w = 0;
+    vf acc = *sum;
+    for (; w + VEC <= n; w += VEC) {
+        vf m = vload(rows[0] + w);
+        if (sum_from == 0) acc += m;
+        for (int k = 1; k < nrows; k++) {
+            const vf r = vload(rows[k] + w);
+            if (k >= sum_from) acc += r;
+            m = vmax(r, m);
+        }
+        vstore(out + w, m);
+    }
+    for (; w < n; w++) {
+        float m = rows[0][w];
+        if (sum_from == 0) acc[0] += m;
+        for (int k = 1; k < nrows; k++) {
+            if (k >= sum_from) acc[0] += rows[k][w];
+            m = max_plain(rows[k][w], m);
+        }
+        out[w] = m;
+    }
+    *sum = acc;
+}
+
+/* The plane, or 0 (with y partly written) when it may hold a NaN. */
+static inline __attribute__((always_inline))
+int maxpool3s2_plane(const ck_pool2d *p, const float *xp, float *yp, int32_t ho, int32_t wo) {
+    /* v[0] is the left padding, v[1 + w] the column max of input column w,
+     * and -inf past the row up to 2 * wo + 1 floats (the last output reads
+     * v[2 * wo]), rounded up to whole pairs of vectors for the split. */
+    enum { ROOM = POOL3_MAX_W + 4 * VEC };
+    float v[ROOM], e[ROOM / 2 + VEC], o[ROOM / 2 + VEC];
+    const int64_t w_in = p->w_in, used = 2 * (int64_t)wo + 1 > 1 + w_in ? 2 * (int64_t)wo + 1 : 1 + w_in;
+    const int64_t len = (used + 2 * VEC - 1) / (2 * VEC) * (2 * VEC);
+    for (int64_t i = 0; i < len; i++) v[i] = -INFINITY;
+    vf sum = {0};
+    for (int32_t oh = 0; oh < ho; oh++) {
+        const int64_t top = 2 * (int64_t)oh - 1;
+        const float *rows[3];
+        int nrows = 0;
+        for (int64_t r = top < 0 ? 0 : top; r <= top + 2 && r < p->h_in; r++) rows[nrows++] = xp + r * w_in;
+        /* Rows 2oh and 2oh + 1 are the last one or two of rows[]: top + 1 and top + 2. */
+        const int sum_from = top + 1 < p->h_in ? nrows - (top + 2 < p->h_in ? 2 : 1) : nrows;
+        if (nrows == 3 && sum_from == 1) column_max(rows, 3, 1, w_in, v + 1, &sum);   /* all rows but the first and last */
+        else column_max(rows, nrows, sum_from, w_in, v + 1, &sum);
+        deinterleave2(v, len, e, o);
+        float *yr = yp + (int64_t)oh * wo;
+        int32_t ow = 0;
+        for (; ow + VEC <= wo; ow += VEC)
+            vstore(yr + ow, vmax(vload(e + ow + 1), vmax(vload(o + ow), vload(e + ow))));
+        for (; ow < wo; ow++) yr[ow] = max_plain(e[ow + 1], max_plain(o[ow], e[ow]));
+    }
+    float total = 0.0f;
+    for (int i = 0; i < VEC; i++) total += sum[i];
+    return total == total;
+}
+
 CK_MULTIVERSION static void maxpool_items(void *ctx, int64_t begin, int64_t end) {
     const maxpool_job *j = ctx;
     const int64_t in_plane = (int64_t)j->p->h_in * j->p->w_in, out_plane = (int64_t)j->ho * j->wo;
-    const int separable = chunk_span(j->p) <= POOL_SPAN_MAX;
+    const int separable = chunk_span(j->p) <= POOL_SPAN_MAX, pool3 = is_pool3s2(j->p);
     for (int64_t pl = begin; pl < end; pl++) {
         const float *xp = j->x + pl * in_plane;
         float *yp = j->y + pl * out_plane;
+        if (pool3 && maxpool3s2_plane(j->p, xp, yp, j->ho, j->wo)) continue;
         if (!separable) {
             for (int32_t oh = 0; oh < j->ho; oh++) maxpool_direct_row(j, xp, yp, oh);
         } else if (!has_nan(xp, in_plane)) {

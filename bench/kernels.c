@@ -6,7 +6,8 @@
  * Build with the flags the package uses (no -march), e.g.
  *   clang -std=c11 -O2 -Iinclude -ICSources CSources/[every .c] bench/kernels.c -lopenblas -lm
  * Optional arguments: the thread count for the second ResNet table
- * (default: one per core); "winograd" after it runs the Winograd table only. */
+ * (default: one per core); "winograd" after it runs the Winograd table only,
+ * "depthwise" the depthwise table only, on that many threads. */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,6 +296,11 @@ int main(int argc, char **argv) {
     printf("threads: %d (the tables say which they use)\n\n", threads);
     if (argc > 2 && strcmp(argv[2], "winograd") == 0) {
         winograd_table(threads);
+        return 0;
+    }
+    if (argc > 2 && strcmp(argv[2], "depthwise") == 0) {
+        double worst_bias, worst_relu6;
+        mobilenet_table(threads, &worst_bias, &worst_relu6);
         return 0;
     }
 

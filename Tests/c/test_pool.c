@@ -589,9 +589,62 @@ static void test_wide_pools(void) {
     }
 }
 
+/* 3x3, stride 2, pad 1 at the top and left (ResNet's pool) has loops of
+ * its own in pool.c: every height and width up to 13 x 40 with each
+ * bottom and right pad up to 3 (3 takes the general loops) and ceil mode, then wide rows (a few past the
+ * path's 2048 columns, which take the general loops), against the
+ * reference to the bit. Then the planes the path must hand back: a NaN
+ * anywhere in a window, and +inf beside -inf (whose sum is NaN too); and
+ * a plane of -inf, which is not NaN and stays on the path. */
+static void test_pool3s2(void) {
+    ck_pool2d p = {.n = 1, .c = 2, .k_h = 3, .k_w = 3, .stride_h = 2, .stride_w = 2, .dil_h = 1, .dil_w = 1,
+                   .pad_top = 1, .pad_left = 1};
+    int geometries = 0;
+    for (int h = 1; h <= 13; h++)
+        for (int w = 1; w <= 40; w++)
+            for (int pads = 0; pads < 16; pads++)
+                for (int ceil_mode = 0; ceil_mode <= 1; ceil_mode++) {
+                    p.h_in = h; p.w_in = w; p.pad_bottom = pads / 4; p.pad_right = pads % 4; p.ceil_mode = ceil_mode;
+                    int ho, wo;
+                    if (!ref_size(&p, &ho, &wo)) continue;
+                    run_maxpool(&p, 0);
+                    geometries++;
+                }
+    CHECK(geometries > 9000, "only %d 3x3 stride-2 geometries were valid", geometries);
+    const int wide[] = {112, 113, 2047, 2048, 2049, 2050};
+    for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++) {
+        p.h_in = 9; p.w_in = wide[i]; p.pad_bottom = p.pad_right = 1; p.ceil_mode = (int)i % 2;
+        run_maxpool(&p, 0);
+    }
+
+    p.h_in = p.w_in = 24; p.pad_bottom = p.pad_right = 1; p.ceil_mode = 0;
+    int ho, wo;
+    ref_size(&p, &ho, &wo);
+    const int64_t plane = (int64_t)p.h_in * p.w_in, nin = 2 * plane, nout = 2 * (int64_t)ho * wo;
+    float *y = check_zeros(nout), *yr = check_zeros(nout);
+    int32_t *amr = calloc((size_t)nout, sizeof(int32_t));
+    for (int c = 0; c < 5; c++) {
+        float *x = check_random(nin, -1, 1);
+        const char *what = "?";
+        if (c == 0) { x[plane + 0] = NAN; what = "NaN in the first row"; }
+        if (c == 1) { x[plane + 23 * 24 + 23] = NAN; what = "NaN in the last row"; }
+        if (c == 2) { x[7 * 24 + 11] = NAN; x[plane + 12 * 24 + 5] = NAN; what = "NaNs inside"; }
+        if (c == 3) { x[5 * 24 + 5] = INFINITY; x[20 * 24 + 20] = -INFINITY; what = "+inf and -inf"; }
+        if (c == 4) { for (int64_t i = 0; i < plane; i++) x[i] = -INFINITY; what = "a plane of -inf"; }
+        ref_maxpool(&p, ho, wo, x, yr, amr);
+        CHECK(ck_maxpool2d_forward(&p, x, y, NULL) == CK_OK, "3x3 stride-2 pool with %s", what);
+        int64_t bad = 0;
+        for (int64_t i = 0; i < nout; i++) bad += isnan(yr[i]) ? !isnan(y[i]) : memcmp(&y[i], &yr[i], sizeof(float)) != 0;
+        CHECK(bad == 0, "3x3 stride-2 pool with %s: %lld of %lld outputs differ", what, (long long)bad, (long long)nout);
+        free(x);
+    }
+    free(y); free(yr); free(amr);
+}
+
 int main(void) {
     test_random_pools();
     test_wide_pools();
+    test_pool3s2();
     test_known_sizes();
     test_known_values();
     test_global();
