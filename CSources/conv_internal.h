@@ -2,6 +2,8 @@
 #ifndef CAM_KERNELS_CONV_INTERNAL_H
 #define CAM_KERNELS_CONV_INTERNAL_H
 
+#include <math.h>
+
 #include "internal.h"
 
 /* Sizes that follow from a checked ck_conv2d. rows * cols is the im2col
@@ -49,6 +51,16 @@ void ck_depthwise_backward_input(const ck_conv2d *p, const ck_conv_geom *g, cons
 void ck_conv_direct_forward(const ck_conv2d *p, const ck_conv_geom *g, const float *x, const float *w,
                             const float *bias, const float *res, const ck_activation *act, float *y, float *scratch);
 size_t ck_conv2d_direct_scratch_floats(const ck_conv2d *p);
+
+/* Whether the activation is a clamp, min(max(v, lo), hi) (ReLU, Clip and
+ * so ReLU6), which the direct loops apply in registers (vec.h's clamp_v),
+ * and its bounds. act may be NULL. */
+static inline int ck_clamp_of(const ck_activation *act, float *lo, float *hi) {
+    if (!act) return 0;
+    if (act->kind == CK_ACT_RELU) { *lo = 0.0f; *hi = INFINITY; return 1; }
+    if (act->kind == CK_ACT_CLIP) { *lo = act->alpha; *hi = act->beta; return 1; }
+    return 0;
+}
 
 /* For the kernel column (or row) at offset `off` = tap * dil - pad, the
  * output positions o in [*lo, *hi) whose input o * stride + off lies inside

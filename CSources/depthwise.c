@@ -150,26 +150,9 @@ void ring_load(const ring *r, const ck_conv2d *p, const float *xp, int64_t ih, i
 /* ---- forward ------------------------------------------------------------ */
 
 /* The activations that are a clamp, min(max(v, lo), hi) (ReLU, Clip and
- * so ReLU6), are applied in the vector registers before the store instead
- * of in a second pass over y, which had cost a sixth of a layer. Written
- * as selects so that it is exactly ck_act_forward's comparison (a NaN
- * passes through); clang turns each into one max or min instruction. */
-typedef int32_t vi __attribute__((vector_size(VEC * sizeof(int32_t))));
-
-static inline __attribute__((always_inline)) vf clamp_v(vf v, vf lo, vf hi) {
-    vi m = v < lo;
-    v = (vf)((m & (vi)lo) | (~m & (vi)v));
-    m = v > hi;
-    return (vf)((m & (vi)hi) | (~m & (vi)v));
-}
-
-/* Whether the activation is such a clamp, and its bounds. */
-static int clamp_of(const ck_activation *act, float *lo, float *hi) {
-    if (!act) return 0;
-    if (act->kind == CK_ACT_RELU) { *lo = 0.0f; *hi = INFINITY; return 1; }
-    if (act->kind == CK_ACT_CLIP) { *lo = act->alpha; *hi = act->beta; return 1; }
-    return 0;
-}
+ * so ReLU6), are applied in the vector registers before the store
+ * (clamp_v, ck_clamp_of) instead of in a second pass over y, which had
+ * cost a sixth of a layer. */
 
 /* Where a 3x3 chunk finds input row j, kernel column kw: `src` is either
  * the row pointers (the general ring: rows[j] + c[kw]) or, with FAST,
@@ -474,7 +457,7 @@ void ck_depthwise_forward(const ck_conv2d *p, const ck_conv_geom *g, const float
                           const float *bias, const ck_activation *act, float *y) {
     dw_job j = {p, g, x, w, bias, act, y, y + (int64_t)p->n * p->c_out * g->cols, {0}, NULL, 0, 0.0f, 0.0f};
     if (act && act->kind == CK_ACT_NONE) j.act = act = NULL;
-    int clamp = clamp_of(act, &j.lo, &j.hi);
+    int clamp = ck_clamp_of(act, &j.lo, &j.hi);
     /* The 3x3 path if it applies and a chunk fits its slots, else the
      * general ring, else the plain loop. */
     int32_t sh = p->stride_h;

@@ -203,14 +203,6 @@ static int is_pool3s2(const ck_pool2d *p) {
            p->pad_top == 1 && p->pad_left == 1 && p->pad_bottom <= 2 && p->pad_right <= 2 && p->w_in <= POOL3_MAX_W;
 }
 
-typedef int32_t vmask __attribute__((vector_size(VEC * sizeof(int32_t))));
-
-/* a > b ? a : b lane by lane: one vector max instruction. */
-static inline __attribute__((always_inline)) vf vmax(vf a, vf b) {
-    vmask m = a > b;
-    return (vf)((m & (vmask)a) | (~m & (vmask)b));
-}
-
 /* out[w] = the max of rows[0..nrows)[w] for w < n; rows from sum_from on
  * are also added into *sum. nrows and sum_from are constants at the call
  * for a plane's inner rows, so that loop is straight-line code. */

@@ -38,6 +38,26 @@ static inline __attribute__((always_inline)) void vstore(float *p, vf v) {
     memcpy(p, &v, sizeof v);
 }
 
+/* Selects on lane masks: written so that clang turns each into one max or
+ * min instruction, and so that the comparison is the scalar code's (a
+ * NaN goes where the scalar test sends it). */
+typedef int32_t vi __attribute__((vector_size(VEC * sizeof(int32_t))));
+
+/* a > b ? a : b per lane. */
+static inline __attribute__((always_inline)) vf vmax(vf a, vf b) {
+    vi m = a > b;
+    return (vf)((m & (vi)a) | (~m & (vi)b));
+}
+
+/* v < lo ? lo : v, then > hi ? hi : that: ck_act_forward's clamp (ReLU,
+ * Clip), through which a NaN passes. */
+static inline __attribute__((always_inline)) vf clamp_v(vf v, vf lo, vf hi) {
+    vi m = v < lo;
+    v = (vf)((m & (vi)lo) | (~m & (vi)v));
+    m = v > hi;
+    return (vf)((m & (vi)hi) | (~m & (vi)v));
+}
+
 /* dst[0..n) = src[0..n) for short runs, inline: a libc memcpy call costs
  * as much as copying a 28-float row. Left alone, the compiler recognizes
  * the chunk loop as a copy and turns it back into that call; the empty asm

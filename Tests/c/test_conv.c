@@ -715,6 +715,44 @@ static void test_conv_threads(void) {
         }
     }
 
+    /* The direct path for few input channels goes in bands of output rows,
+     * each split on its thread's stack, when a band fits there: the three
+     * stems at full size (ResNet's in 14 bands, MobileNet's, VGG's), odd
+     * sizes, a batch, a residual, a fused clamp (ReLU, Clip) and an
+     * activation pass (SiLU); and an input too wide for that buffer
+     * (shared bands). Against the reference on 2 threads (run_conv), then
+     * the same bits on 1, 2 and 3 threads, on random values. */
+    struct { ck_conv2d p; ck_act_kind act; int res; } directs[] = {
+        {conv(1, 3, 64, 224, 224, 7, 7, 2, 1, 3, 3, 3, 3, 1), CK_ACT_RELU, 0},
+        {conv(1, 3, 32, 224, 224, 3, 3, 2, 1, 1, 1, 1, 1, 1), CK_ACT_CLIP, 0},
+        {conv(1, 3, 64, 224, 224, 3, 3, 1, 1, 1, 1, 1, 1, 1), CK_ACT_RELU, 1},
+        {conv(2, 3, 13, 99, 87, 7, 7, 2, 1, 3, 3, 3, 3, 1), CK_ACT_SILU, 1},
+        {conv(1, 2, 7, 61, 1000, 7, 7, 2, 1, 3, 3, 3, 3, 1), CK_ACT_RELU, 0},    /* 3048 floats a row: shared bands */
+    };
+    ck_set_threads(2);
+    for (size_t i = 0; i < sizeof directs / sizeof directs[0]; i++) run_conv(&directs[i].p, 1, directs[i].act, 0);
+    for (size_t i = 0; i < sizeof directs / sizeof directs[0]; i++) {
+        const ck_conv2d *p = &directs[i].p;
+        geom g = geom_of(p);
+        size_t sf = ck_conv2d_scratch_floats(p, CK_CONV_DIRECT);
+        float *x = check_random(g.x_elems, -1, 1), *w = check_random(g.w_elems, -1, 1), *bias = check_random(p->c_out, -1, 1);
+        float *res = directs[i].res ? check_random(g.y_elems, -1, 1) : NULL, *scratch = check_zeros((int64_t)sf);
+        float *y[3];
+        ck_activation act = act_of(directs[i].act);
+        int ok = 1;
+        for (int t = 0; t < 3; t++) {
+            y[t] = filled(g.y_elems, NAN);
+            ck_set_threads(t + 1);
+            ok &= ck_conv2d_forward_add(p, CK_CONV_DIRECT, x, w, bias, res, &act, y[t], scratch, sf) == CK_OK;
+        }
+        char name[160];
+        describe(p, name, sizeof name);
+        CHECK(ok && same_bits(y[0], y[1], g.y_elems) && same_bits(y[0], y[2], g.y_elems),
+              "%s: direct path on 2 and 3 threads differs from 1", name);
+        free(x); free(w); free(bias); free(res); free(scratch);
+        for (int t = 0; t < 3; t++) free(y[t]);
+    }
+
     /* Depthwise layers are shared out by channel: same bits again. */
     ck_conv2d dws[] = {conv(1, 64, 64, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 64), conv(2, 32, 64, 57, 43, 3, 3, 2, 1, 1, 0, 1, 1, 32),
                        conv(1, 48, 48, 40, 40, 5, 5, 1, 2, 2, 2, 2, 2, 48)};
