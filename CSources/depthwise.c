@@ -415,36 +415,62 @@ static void forward_plane_plain(const ck_conv2d *p, const ck_conv_geom *g, const
 
 /* ---- small planes --------------------------------------------------------
  *
- * A 3x3 kernel at stride 1 with one pixel of padding all round, on planes
- * of at most SMALL_W columns (MobileNetV2's 14 x 14 and 7 x 7 layers), as
- * one flat loop. The plane goes into a copy with zero borders whose rows
- * are rs = w + 2 apart; output o = oh * rs + ow is then the sum over the
- * taps of w[t] * pad[o + kh * rs + kw], for all h * rs outputs at once in
- * whole vectors (the two per row past the plane's width are computed and
- * dropped), and its rows are copied out. The taps are summed in the 3x3
- * path's order, so the values are the same. That path sets up strips
- * and slots per plane and goes by blocks of rows: at 7 x 7, about 240
- * cycles a plane for 63 vectors of multiply-adds. The borders are zeroed
- * once per run of planes: a plane's copy writes only inside them. */
+ * A 3x3 kernel with one pixel of padding all round, at stride 1 or 2, on
+ * planes of at most SMALL_W columns (MobileNetV2's 28 x 28 and smaller),
+ * as one flat loop. The plane goes into a copy with zero borders whose
+ * rows are rs = w + 2 apart; output o = oh * rs + ow is then the sum over
+ * the taps of w[t] * pad[o + kh * rs + kw], for all h * rs outputs at once
+ * in whole vectors (the two per row past the plane's width are computed
+ * and dropped), and its rows are copied out. At stride 2 the copy is four
+ * planes instead, one per parity of row and column (pad[2r + a][2c + b]
+ * in plane (a, b), rows rs = (w + 3) / 2 apart), so that each tap is a
+ * flat shift in one of them. The taps are summed in the 3x3 path's order,
+ * so the values are the same. That path sets up strips and slots per
+ * plane and goes by blocks of rows: at 7 x 7, about 240 cycles a plane
+ * for 63 vectors of multiply-adds. The borders are zeroed once per run of
+ * planes: a plane's copy writes only inside them. */
 enum { SMALL_W = 32 };
 
-/* Floats of the padded copy (with room for the last vector's reach past
- * it) and of the flat output. */
-static int64_t small_out(const ck_conv2d *p) { return ((int64_t)p->h_in * (p->w_in + 2) + VEC - 1) / VEC * VEC; }
-static int64_t small_pad(const ck_conv2d *p) { return (small_out(p) + 2 * (p->w_in + 2) + 2 + VEC - 1) / VEC * VEC; }
+/* Row stride of the copy, the flat output's floats, and one copy plane's
+ * floats (room for the last vector's reach past it). */
+static int64_t small_rs(const ck_conv2d *p) { return p->stride_w == 1 ? p->w_in + 2 : (p->w_in + 3) / 2; }
+static int64_t small_out(const ck_conv2d *p, const ck_conv_geom *g) {
+    return ((int64_t)g->h_out * small_rs(p) + VEC - 1) / VEC * VEC;
+}
+static int64_t small_plane_floats(const ck_conv2d *p, const ck_conv_geom *g) {
+    int64_t rs = small_rs(p), rows = p->stride_h == 1 ? p->h_in + 2 : (p->h_in + 3) / 2;
+    int64_t reach = small_out(p, g) + (3 - p->stride_h) * rs + 2;   /* the last vector's farthest tap */
+    return ((reach > rows * rs ? reach : rows * rs) + VEC - 1) / VEC * VEC;
+}
+static int64_t small_pad(const ck_conv2d *p, const ck_conv_geom *g) {
+    return (p->stride_h == 1 ? 1 : 4) * small_plane_floats(p, g);
+}
 
-static int small_applies(const ck_conv2d *p) {
-    return p->k_h == 3 && p->k_w == 3 && p->stride_h == 1 && p->stride_w == 1 && p->dil_h == 1 && p->dil_w == 1 &&
-           p->pad_top == 1 && p->pad_left == 1 && p->pad_bottom == 1 && p->pad_right == 1 && p->w_in <= SMALL_W &&
-           small_pad(p) + small_out(p) <= RING_FLOATS;
+static int small_applies(const ck_conv2d *p, const ck_conv_geom *g) {
+    return p->k_h == 3 && p->k_w == 3 && p->stride_h == p->stride_w && (p->stride_h == 1 || p->stride_h == 2) &&
+           p->dil_h == 1 && p->dil_w == 1 && p->pad_top == 1 && p->pad_left == 1 && p->pad_bottom == 1 &&
+           p->pad_right == 1 && p->w_in <= SMALL_W && small_pad(p, g) + small_out(p, g) <= RING_FLOATS;
 }
 
 static inline __attribute__((always_inline))
-void small_body(const ck_conv2d *p, const float *xp, const float *wk, float bias, int clamp, float lo, float hi,
-                const ck_activation *act, float *yp, float *pad, float *flat) {
-    const int64_t h = p->h_in, w = p->w_in, rs = w + 2, n = small_out(p);
-    for (int64_t r = 0; r < h; r++) copy_short(pad + (r + 1) * rs + 1, xp + r * w, w);
-    const int64_t off[9] = {0, 1, 2, rs, rs + 1, rs + 2, 2 * rs, 2 * rs + 1, 2 * rs + 2};
+void small_body(const ck_conv2d *p, const ck_conv_geom *g, const float *xp, const float *wk, float bias, int clamp,
+                float lo, float hi, const ck_activation *act, float *yp, float *pad, float *flat, const int S) {
+    const int64_t h = p->h_in, w = p->w_in, rs = small_rs(p), n = small_out(p, g);
+    int64_t off[9];
+    if (S == 1) {
+        for (int64_t r = 0; r < h; r++) copy_short(pad + (r + 1) * rs + 1, xp + r * w, w);
+        for (int t = 0; t < 9; t++) off[t] = t / 3 * rs + t % 3;
+    } else {
+        /* Input row r is padded row r + 1: plane row (r + 1) / 2 of parity
+         * (r + 1) % 2; its even columns j are padded column j + 1 (odd, at
+         * j / 2), its odd ones even (at (j + 1) / 2). */
+        const int64_t plane = small_plane_floats(p, g);
+        for (int64_t r = 0; r < h; r++) {
+            float *row = pad + (r + 1) % 2 * 2 * plane + (r + 1) / 2 * rs;
+            deinterleave2(xp + r * w, w, row + plane, row + 1);
+        }
+        for (int t = 0; t < 9; t++) off[t] = (t / 3 % 2 * 2 + t % 3 % 2) * plane + t / 3 / 2 * rs + t % 3 / 2;
+    }
     float wl[9];
     for (int t = 0; t < 9; t++) wl[t] = wk[t];
     const vf vlo = vsplat(lo), vhi = vsplat(hi);
@@ -454,14 +480,15 @@ void small_body(const ck_conv2d *p, const float *xp, const float *wk, float bias
         if (clamp) acc = clamp_v(acc, vlo, vhi);
         vstore(flat + o, acc);
     }
-    for (int64_t r = 0; r < h; r++) copy_short(yp + r * w, flat + r * rs, w);
-    if (act) (void)ck_act_forward(act, yp, yp, h * w);
+    for (int64_t r = 0; r < g->h_out; r++) copy_short(yp + r * g->w_out, flat + r * rs, g->w_out);
+    if (act) (void)ck_act_forward(act, yp, yp, g->cols);
 }
 
 CK_MULTIVERSION
-static void small_plane(const ck_conv2d *p, const float *xp, const float *wk, float bias, int clamp, float lo, float hi,
-                        const ck_activation *act, float *yp, float *pad, float *flat) {
-    small_body(p, xp, wk, bias, clamp, lo, hi, act, yp, pad, flat);
+static void small_plane(const ck_conv2d *p, const ck_conv_geom *g, const float *xp, const float *wk, float bias,
+                        int clamp, float lo, float hi, const ck_activation *act, float *yp, float *pad, float *flat) {
+    if (p->stride_h == 1) small_body(p, g, xp, wk, bias, clamp, lo, hi, act, yp, pad, flat, 1);
+    else small_body(p, g, xp, wk, bias, clamp, lo, hi, act, yp, pad, flat, 2);
 }
 
 /* The planes [first, end) of the output (image-major, then channel),
@@ -486,11 +513,11 @@ static void dw_items(void *ctx, int64_t first, int64_t end) {
     int64_t hw_in = (int64_t)p->h_in * p->w_in, taps = (int64_t)p->k_h * p->k_w;
     float buf[RING_FLOATS] __attribute__((aligned(VEC * sizeof(float))));
     if (j->small) {
-        float *pad = buf, *flat = buf + small_pad(p);
-        memset(pad, 0, (size_t)small_pad(p) * sizeof(float));
+        float *pad = buf, *flat = buf + small_pad(p, j->g);
+        memset(pad, 0, (size_t)small_pad(p, j->g) * sizeof(float));
         for (int64_t plane = first; plane < end; plane++) {
             int64_t n = plane / p->c_out, co = plane % p->c_out;
-            small_plane(p, j->x + (n * p->c_in + co / mult) * hw_in, j->w + co * taps, j->bias ? j->bias[co] : 0.0f,
+            small_plane(p, j->g, j->x + (n * p->c_in + co / mult) * hw_in, j->w + co * taps, j->bias ? j->bias[co] : 0.0f,
                         j->clamp, j->lo, j->hi, j->clamp ? NULL : j->act, j->y + plane * j->g->cols, pad, flat);
         }
         return;
@@ -520,7 +547,7 @@ void ck_depthwise_forward(const ck_conv2d *p, const ck_conv_geom *g, const float
     if (act && act->kind == CK_ACT_NONE) j.act = act = NULL;
     int clamp = ck_clamp_of(act, &j.lo, &j.hi);
     j.clamp = clamp;
-    j.small = small_applies(p);
+    j.small = small_applies(p, g);
     /* The 3x3 path if it applies and a chunk fits its slots, else the
      * general ring, else the plain loop. */
     int32_t sh = p->stride_h;

@@ -575,7 +575,7 @@ static void test_conv_fixed(void) {
         {conv(2, 3, 6, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 3), 1, CK_ACT_RELU},          /* 7 rows: a block, a pair, a single */
         {conv(1, 2, 2, 13, 14, 3, 3, 2, 1, 1, 1, 1, 1, 2), 1, CK_ACT_RELU},        /* stride 2, 7 output rows */
         /* Depthwise 3x3 stride 1 pad 1 on planes up to 32 wide goes flat
-         * (depthwise.c's small planes): MobileNetV2's 7x7 and 14x14 and
+         * (depthwise.c's small planes; stride 2 below): MobileNetV2's 7x7 and 14x14 and
          * 28x28, a channel multiplier, planes of 1 and 2 columns, the
          * 32-column limit and one past it, and a plane too tall for the
          * buffer (those two take the 3x3 path). */
@@ -588,6 +588,15 @@ static void test_conv_fixed(void) {
         {conv(1, 5, 5, 11, 32, 3, 3, 1, 1, 1, 1, 1, 1, 5), 1, CK_ACT_RELU},
         {conv(1, 5, 5, 11, 33, 3, 3, 1, 1, 1, 1, 1, 1, 5), 1, CK_ACT_RELU},
         {conv(1, 2, 2, 300, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2), 1, CK_ACT_CLIP},
+        /* ... and at stride 2, in four planes by parity of row and column. */
+        {conv(1, 576, 576, 14, 14, 3, 3, 2, 1, 1, 1, 1, 1, 576), 1, CK_ACT_CLIP},
+        {conv(2, 16, 16, 28, 28, 3, 3, 2, 1, 1, 1, 1, 1, 16), 0, CK_ACT_SILU},
+        {conv(1, 3, 6, 7, 9, 3, 3, 2, 1, 1, 1, 1, 1, 3), 1, CK_ACT_RELU},
+        {conv(1, 3, 3, 1, 1, 3, 3, 2, 1, 1, 1, 1, 1, 3), 1, CK_ACT_NONE},
+        {conv(1, 3, 3, 4, 2, 3, 3, 2, 1, 1, 1, 1, 1, 3), 1, CK_ACT_RELU},
+        {conv(1, 5, 5, 13, 32, 3, 3, 2, 1, 1, 1, 1, 1, 5), 1, CK_ACT_CLIP},
+        {conv(1, 5, 5, 13, 33, 3, 3, 2, 1, 1, 1, 1, 1, 5), 1, CK_ACT_CLIP},
+        {conv(1, 2, 2, 500, 31, 3, 3, 2, 1, 1, 1, 1, 1, 2), 1, CK_ACT_RELU},
         /* The direct path for few input channels (conv_direct.c): network
          * stems at odd sizes, c_out not a multiple of its 6-channel block,
          * rows of 1 to 4 vectors and a partial one, even and odd left pads,
@@ -614,7 +623,7 @@ static void test_conv_fixed(void) {
         CHECK(ck_conv2d_direct_applies(&stems[i]) &&
               ck_conv2d_scratch_floats(&stems[i], CK_CONV_DIRECT) <= ck_conv2d_scratch_floats(&stems[i], CK_CONV_IM2COL),
               "stem %zu would not go direct under AUTO", i);
-    for (size_t i = n_cases - 32; i < n_cases - 28; i++) {
+    for (size_t i = n_cases - 40; i < n_cases - 36; i++) {
         geom g = geom_of(&cases[i].p);
         CHECK((int64_t)ck_conv2d_scratch_floats(&cases[i].p, CK_CONV_IM2COL) < g.rows * g.cols,
               "case %zu was meant to build im2col in blocks", i);
@@ -769,7 +778,7 @@ static void test_conv_threads(void) {
 
     /* Depthwise layers are shared out by channel: same bits again. */
     ck_conv2d dws[] = {conv(1, 64, 64, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 64), conv(2, 32, 64, 57, 43, 3, 3, 2, 1, 1, 0, 1, 1, 32),
-                       conv(2, 960, 960, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 960),
+                       conv(2, 960, 960, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 960), conv(1, 576, 576, 14, 14, 3, 3, 2, 1, 1, 1, 1, 1, 576),
                        conv(1, 48, 48, 40, 40, 5, 5, 1, 2, 2, 2, 2, 2, 48)};
     for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++) {
         const ck_conv2d *p = &dws[i];
