@@ -535,8 +535,8 @@ static void dw_items(void *ctx, int64_t first, int64_t end) {
     }
 }
 
-/* Below this many multiply-adds the planes stay on one thread: about 15
- * us of work at the small planes' speed. At 1 << 18, MobileNetV2's
+/* Below this many multiply-adds the planes stay on one thread: 5 to 15 us
+ * of work (small planes to large). At 1 << 18, MobileNetV2's
  * 576-channel stride-2 layer (254k) had stayed on one, 66 us against 38
  * on two (bench/kernels 2 depthwise). */
 enum { DW_PARALLEL_MACS = 1 << 16 };
