@@ -41,6 +41,10 @@ void ck_gemm_wide_threads(int32_t m, int32_t n, int32_t k, const float *a, const
  * on CPUs without AVX-512F. Set before any call, never while one runs. */
 extern int ck_packed_scalar_only;
 
+/* Tests: nonzero makes the direct convolution (conv_direct.c) run its
+ * 8-float kernel, as it does on CPUs without AVX-512F. Same rules. */
+extern int ck_direct_narrow_only;
+
 /* ck_gemm_packed without the checks, on up to `threads` threads (pgemm.c). */
 void ck_gemm_packed_threads(int32_t m, int32_t n, int32_t k, const float *packed, const float *b, int32_t ldb,
                             const float *bias, const float *res, int32_t ldr, const ck_activation *act,

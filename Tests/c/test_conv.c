@@ -598,10 +598,10 @@ static void test_conv_fixed(void) {
         {conv(1, 5, 5, 13, 33, 3, 3, 2, 1, 1, 1, 1, 1, 5), 1, CK_ACT_CLIP},
         {conv(1, 2, 2, 500, 31, 3, 3, 2, 1, 1, 1, 1, 1, 2), 1, CK_ACT_RELU},
         /* The direct path for few input channels (conv_direct.c): network
-         * stems at odd sizes, c_out not a multiple of its 6-channel block,
-         * rows of 1 to 4 vectors and a partial one, even and odd left pads,
-         * strides 1 to 4, padding wider than the kernel, and an input wide
-         * enough to go in several bands of rows. */
+         * stems at odd sizes, c_out not a multiple of its 6- or 16-channel
+         * block, rows of 1 to 4 vectors and a partial one, even and odd
+         * left pads, strides 1 to 4, padding wider than the kernel, and an
+         * input wide enough to go in several bands of rows. */
         {conv(1, 3, 9, 67, 61, 7, 7, 2, 1, 3, 3, 3, 3, 1), 1, CK_ACT_RELU},        /* ResNet's stem */
         {conv(2, 3, 6, 31, 33, 3, 3, 2, 1, 1, 1, 1, 1, 1), 1, CK_ACT_CLIP},        /* MobileNet's, batch 2 */
         {conv(1, 3, 5, 29, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_RELU},        /* VGG's */
@@ -612,9 +612,17 @@ static void test_conv_fixed(void) {
         {conv(1, 3, 2, 17, 19, 3, 3, 3, 1, 2, 1, 0, 0, 1), 0, CK_ACT_LEAKY_RELU},  /* stride 3 */
         {conv(1, 1, 2, 5, 6, 3, 3, 1, 1, 4, 5, 4, 5, 1), 1, CK_ACT_NONE},          /* pads past the kernel */
         {conv(1, 2, 1, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0, 1), 1, CK_ACT_NONE},          /* 1x1 output */
+        {conv(1, 3, 17, 9, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_CLIP},        /* 16 + 1 channels, 16 + 16 + 1 columns */
+        {conv(1, 3, 16, 5, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_RELU},        /* whole 16-float blocks */
     };
     size_t n_cases = sizeof cases / sizeof cases[0];
     for (size_t i = 0; i < n_cases; i++) run_conv(&cases[i].p, cases[i].bias, cases[i].act, 1);
+    /* The direct path's 8-float kernel, which CPUs without AVX-512F take
+     * (where the CPU has it, the cases above took the 16-float kernel). */
+    ck_direct_narrow_only = 1;
+    for (size_t i = 0; i < n_cases; i++)
+        if (ck_conv2d_direct_applies(&cases[i].p)) run_conv(&cases[i].p, cases[i].bias, cases[i].act, 0);
+    ck_direct_narrow_only = 0;
     /* The three stems at full size: AUTO takes them direct (their direct
      * scratch fits in im2col's). */
     const ck_conv2d stems[] = {conv(1, 3, 64, 224, 224, 7, 7, 2, 1, 3, 3, 3, 3, 1), conv(1, 3, 64, 224, 224, 3, 3, 1, 1, 1, 1, 1, 1, 1),
@@ -623,7 +631,7 @@ static void test_conv_fixed(void) {
         CHECK(ck_conv2d_direct_applies(&stems[i]) &&
               ck_conv2d_scratch_floats(&stems[i], CK_CONV_DIRECT) <= ck_conv2d_scratch_floats(&stems[i], CK_CONV_IM2COL),
               "stem %zu would not go direct under AUTO", i);
-    for (size_t i = n_cases - 40; i < n_cases - 36; i++) {
+    for (size_t i = n_cases - 42; i < n_cases - 38; i++) {
         geom g = geom_of(&cases[i].p);
         CHECK((int64_t)ck_conv2d_scratch_floats(&cases[i].p, CK_CONV_IM2COL) < g.rows * g.cols,
               "case %zu was meant to build im2col in blocks", i);
@@ -754,14 +762,15 @@ static void test_conv_threads(void) {
     };
     ck_set_threads(2);
     for (size_t i = 0; i < sizeof directs / sizeof directs[0]; i++) run_conv(&directs[i].p, 1, directs[i].act, 0);
-    for (size_t i = 0; i < sizeof directs / sizeof directs[0]; i++) {
-        const ck_conv2d *p = &directs[i].p;
+    for (size_t i = 0; i < 2 * sizeof directs / sizeof directs[0]; i++) {
+        ck_direct_narrow_only = i % 2;   /* both kernels */
+        const ck_conv2d *p = &directs[i / 2].p;
         geom g = geom_of(p);
         size_t sf = ck_conv2d_scratch_floats(p, CK_CONV_DIRECT);
         float *x = check_random(g.x_elems, -1, 1), *w = check_random(g.w_elems, -1, 1), *bias = check_random(p->c_out, -1, 1);
-        float *res = directs[i].res ? check_random(g.y_elems, -1, 1) : NULL, *scratch = check_zeros((int64_t)sf);
+        float *res = directs[i / 2].res ? check_random(g.y_elems, -1, 1) : NULL, *scratch = check_zeros((int64_t)sf);
         float *y[3];
-        ck_activation act = act_of(directs[i].act);
+        ck_activation act = act_of(directs[i / 2].act);
         int ok = 1;
         for (int t = 0; t < 3; t++) {
             y[t] = filled(g.y_elems, NAN);
@@ -771,10 +780,11 @@ static void test_conv_threads(void) {
         char name[160];
         describe(p, name, sizeof name);
         CHECK(ok && same_bits(y[0], y[1], g.y_elems) && same_bits(y[0], y[2], g.y_elems),
-              "%s: direct path on 2 and 3 threads differs from 1", name);
+              "%s: direct path (8-float kernel %d) on 2 and 3 threads differs from 1", name, ck_direct_narrow_only);
         free(x); free(w); free(bias); free(res); free(scratch);
         for (int t = 0; t < 3; t++) free(y[t]);
     }
+    ck_direct_narrow_only = 0;
 
     /* Depthwise layers are shared out by channel: same bits again. */
     ck_conv2d dws[] = {conv(1, 64, 64, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 64), conv(2, 32, 64, 57, 43, 3, 3, 2, 1, 1, 0, 1, 1, 32),
@@ -1070,25 +1080,29 @@ static void test_conv_nan(void) {
  * outputs whose window reads it (as in the double reference), through
  * ReLU too, and no other. */
 static void test_direct_nan(void) {
-    check_seed(52);
-    const ck_conv2d p = conv(1, 3, 7, 20, 21, 7, 7, 2, 1, 3, 3, 3, 3, 1);
-    geom g = geom_of(&p);
-    float *x = check_random(g.x_elems, -1, 1), *w = check_random(g.w_elems, -1, 1);
-    x[1 * 20 * 21 + 9 * 21 + 10] = NAN;
-    double *ref = malloc(sizeof(double) * (size_t)g.y_elems), *mag = malloc(sizeof(double) * (size_t)g.y_elems);
-    ref_conv(&p, x, w, NULL, ref, mag);
-    const ck_activation relu = act_of(CK_ACT_RELU);
-    size_t sf = ck_conv2d_scratch_floats(&p, CK_CONV_DIRECT);
-    float *scratch = filled((int64_t)sf, 0.0f), *y = filled(g.y_elems, 0.0f);
-    CHECK(ck_conv2d_forward(&p, CK_CONV_DIRECT, x, w, NULL, &relu, y, scratch, sf) == CK_OK, "direct nan status");
-    int64_t wrong = 0, nans = 0;
-    for (int64_t i = 0; i < g.y_elems; i++) {
-        wrong += isnan(y[i]) != isnan(ref[i]);
-        nans += isnan(ref[i]) != 0;
+    for (int narrow = 0; narrow < 2; narrow++) {
+        ck_direct_narrow_only = narrow;   /* both kernels */
+        check_seed(52);
+        const ck_conv2d p = conv(1, 3, 7, 20, 21, 7, 7, 2, 1, 3, 3, 3, 3, 1);
+        geom g = geom_of(&p);
+        float *x = check_random(g.x_elems, -1, 1), *w = check_random(g.w_elems, -1, 1);
+        x[1 * 20 * 21 + 9 * 21 + 10] = NAN;
+        double *ref = malloc(sizeof(double) * (size_t)g.y_elems), *mag = malloc(sizeof(double) * (size_t)g.y_elems);
+        ref_conv(&p, x, w, NULL, ref, mag);
+        const ck_activation relu = act_of(CK_ACT_RELU);
+        size_t sf = ck_conv2d_scratch_floats(&p, CK_CONV_DIRECT);
+        float *scratch = filled((int64_t)sf, 0.0f), *y = filled(g.y_elems, 0.0f);
+        CHECK(ck_conv2d_forward(&p, CK_CONV_DIRECT, x, w, NULL, &relu, y, scratch, sf) == CK_OK, "direct nan status");
+        int64_t wrong = 0, nans = 0;
+        for (int64_t i = 0; i < g.y_elems; i++) {
+            wrong += isnan(y[i]) != isnan(ref[i]);
+            nans += isnan(ref[i]) != 0;
+        }
+        CHECK(nans > 0 && wrong == 0, "direct path, 8-float kernel %d: %lld outputs differ in NaN-ness from the reference (%lld NaN there)",
+              narrow, (long long)wrong, (long long)nans);
+        free(x); free(w); free(ref); free(mag); free(scratch); free(y);
     }
-    CHECK(nans > 0 && wrong == 0, "direct path: %lld outputs differ in NaN-ness from the reference (%lld NaN there)",
-          (long long)wrong, (long long)nans);
-    free(x); free(w); free(ref); free(mag); free(scratch); free(y);
+    ck_direct_narrow_only = 0;
 }
 
 int main(void) {
