@@ -574,6 +574,12 @@ static void test_conv_fixed(void) {
         {conv(1, 2, 2, 50, 50, 3, 3, 1, 40, 40, 40, 40, 40, 2), 1, CK_ACT_RELU},
         {conv(2, 3, 6, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 3), 1, CK_ACT_RELU},          /* 7 rows: a block, a pair, a single */
         {conv(1, 2, 2, 13, 14, 3, 3, 2, 1, 1, 1, 1, 1, 2), 1, CK_ACT_RELU},        /* stride 2, 7 output rows */
+        /* ResNet's 3x3 stride-2 im2col (im2col_stride2_k3), without and
+         * with a right pad, a batch; and a left pad of 2, which fits its
+         * widths but not its taps. */
+        {conv(1, 4, 8, 10, 12, 3, 3, 2, 1, 1, 1, 1, 1, 1), 1, CK_ACT_RELU},
+        {conv(2, 3, 4, 7, 10, 3, 3, 2, 1, 1, 1, 0, 0, 1), 1, CK_ACT_CLIP},
+        {conv(1, 3, 5, 9, 12, 3, 3, 2, 1, 0, 2, 1, 0, 1), 1, CK_ACT_NONE},
         /* Depthwise 3x3 stride 1 pad 1 on planes up to 32 wide goes flat
          * (depthwise.c's small planes; stride 2 below): MobileNetV2's 7x7 and 14x14 and
          * 28x28, a channel multiplier, planes of 1 and 2 columns, the
@@ -631,7 +637,7 @@ static void test_conv_fixed(void) {
         CHECK(ck_conv2d_direct_applies(&stems[i]) &&
               ck_conv2d_scratch_floats(&stems[i], CK_CONV_DIRECT) <= ck_conv2d_scratch_floats(&stems[i], CK_CONV_IM2COL),
               "stem %zu would not go direct under AUTO", i);
-    for (size_t i = n_cases - 42; i < n_cases - 38; i++) {
+    for (size_t i = 23; i < 27; i++) {   /* the four cases after "stride 3" */
         geom g = geom_of(&cases[i].p);
         CHECK((int64_t)ck_conv2d_scratch_floats(&cases[i].p, CK_CONV_IM2COL) < g.rows * g.cols,
               "case %zu was meant to build im2col in blocks", i);
@@ -690,6 +696,7 @@ static void test_conv_threads(void) {
         {conv(1, 24, 12, 45, 47, 3, 3, 2, 1, 1, 0, 1, 2, 1), 0, CK_ACT_CLIP},       /* stride 2, odd pads */
         {conv(2, 16, 8, 30, 30, 3, 3, 1, 2, 2, 2, 2, 2, 2), 1, CK_ACT_SILU},        /* walk (dilation), groups, batch */
         {conv(1, 304, 4, 12, 305, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_NONE},      /* column blocks */
+        {conv(1, 16, 32, 38, 46, 3, 3, 2, 1, 1, 1, 1, 1, 1), 1, CK_ACT_RELU},       /* blocks end mid-row: stride-2 3x3 */
         {conv(1, 1, 32, 256, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, CK_ACT_HARD_SWISH}, /* activation split too */
         {conv(2, 24, 145, 18, 18, 1, 1, 1, 1, 0, 0, 0, 0, 1), 1, CK_ACT_CLIP},      /* 1x1, batch: column blocks */
         {conv(1, 65, 40, 30, 30, 1, 1, 1, 1, 0, 0, 0, 0, 1), 1, CK_ACT_LEAKY_RELU}, /* 1x1 */
