@@ -3,10 +3,12 @@
  * Both walk the im2col matrix row by row (one kernel tap per row) and, per
  * output row, split the output columns into [padding | inside | padding]
  * with ck_tap_range, so the inner loops are plain copies or adds with no
- * per-element bounds test. im2col has two faster special cases on top:
+ * per-element bounds test. im2col has faster special cases on top:
  * stride 1 with the output as wide as the input (one copy per tap over all
- * rows) and horizontal stride 2 (input rows split into even and odd
- * columns once, then copies). */
+ * rows), 1x1 without padding (one strided loop), ResNet's 3x3 stride 2
+ * (input rows split straight into the matrix) and other horizontal
+ * stride 2 (input rows split into even and odd columns once, then
+ * copies). */
 #include <string.h>
 
 #include "conv_internal.h"
