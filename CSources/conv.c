@@ -260,8 +260,9 @@ static void forward_1x1(const ck_conv2d *p, const ck_conv_geom *g, const float *
             const float *xg = x + n * x_img + (int64_t)grp * g->cin_g * g->cols;
             const float *rg = res ? res + n * y_img + (int64_t)grp * g->cout_g * g->cols : NULL;
             int threads = (int64_t)g->cout_g * g->cols * g->cin_g < PAR_MACS ? 1 : ck_threads();
-            /* Short dot products (k <= 96, MobileNet's expansions): one pass
-             * over the output (gemm_wide.c), 1.1-2x OpenBLAS's three there. */
+            /* Dot products up to k = 256 (MobileNet's, ResNet-50's 56x56
+             * layers): one pass over the output (gemm_wide.c), 1.1-2x
+             * OpenBLAS's three there. */
             if (ck_gemm_wide_applies(g->cin_g)) {
                 ck_gemm_wide_threads(g->cout_g, (int32_t)g->cols, g->cin_g, wg, xg, (int32_t)g->cols, bg, rg,
                                      (int32_t)g->cols, act, yg, (int32_t)g->cols, threads);

@@ -29,7 +29,7 @@ void ck_gemm_threads(int trans_a, int trans_b, int32_t m, int32_t n, int32_t k, 
                      const float *a, int32_t lda, const float *b, int32_t ldb,
                      float beta, float *c, int32_t ldc, int threads);
 
-/* C = act(A B + bias + R) for k <= 64 (gemm_wide.c), one pass over C;
+/* C = act(A B + bias + R) for k <= 256 (gemm_wide.c), one pass over C;
  * A row-major m x k, rows of B ldb apart. _applies says whether this CPU
  * and k take it. */
 int ck_gemm_wide_applies(int32_t k);

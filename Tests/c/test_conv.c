@@ -1043,10 +1043,14 @@ static void test_packed_conv_large(void) {
         /* 1x1 with short dot products (gemm_wide.c where it runs): several
          * blocks of 512 columns and a masked end, rows past a multiple of 6;
          * then 196 columns, where rows are split over the threads; then 56
-         * columns, a tile whose fourth vector is partly masked. */
+         * columns, a tile whose fourth vector is partly masked; then k of
+         * 200 and 256 (its limit), and 257 (OpenBLAS). */
         conv(1, 16, 70, 40, 41, 1, 1, 1, 1, 0, 0, 0, 0, 1),
         conv(2, 96, 100, 14, 14, 1, 1, 1, 1, 0, 0, 0, 0, 1),
         conv(1, 24, 13, 7, 8, 1, 1, 1, 1, 0, 0, 0, 0, 1),
+        conv(1, 200, 14, 9, 70, 1, 1, 1, 1, 0, 0, 0, 0, 1),
+        conv(2, 256, 9, 8, 75, 1, 1, 1, 1, 0, 0, 0, 0, 1),
+        conv(1, 257, 7, 5, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1),
     };
     for (int threads = 1; threads <= 3; threads++) {
         ck_set_threads(threads);
