@@ -89,6 +89,18 @@ int ck_packed_available(void) {
     return k;
 }
 
+/* c0[j], c1[j] += rows 0-15 and 16-31 of A's column at ap times B's value
+ * b[j], for j < nr. */
+static inline __attribute__((always_inline)) PG_TARGET
+void k_step(const int nr, const float *ap, const float *b, __m512 c0[NR], __m512 c1[NR]) {
+    const __m512 a0 = _mm512_loadu_ps(ap), a1 = _mm512_loadu_ps(ap + 16);
+    _Pragma("unroll") for (int j = 0; j < nr; j++) {
+        const __m512 bj = _mm512_set1_ps(b[j]);
+        c0[j] = _mm512_fmadd_ps(a0, bj, c0[j]);
+        c1[j] = _mm512_fmadd_ps(a1, bj, c1[j]);
+    }
+}
+
 /* acc[j][0..32) (+)= A_block (32 x k, packed) * B[0..k)[j] for j < nr, nr a
  * constant after inlining, so that the 2 * nr accumulators are registers;
  * and the first pf_steps k-steps of packed A from pf (two lines each)
@@ -101,29 +113,15 @@ void tile(const int nr, int64_t k, const float *ap, const float *b, int64_t ldb,
         c0[j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + j * MR);
         c1[j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + j * MR + 16);
     }
+    /* Two loops, the prefetching one first, so that the plain one has no test. */
     const int64_t pf_k = pf_steps < k ? pf_steps : k;
-    for (int64_t kk = 0; kk < pf_k; kk++) {
+    int64_t kk = 0;
+    for (; kk < pf_k; kk++) {
         _mm_prefetch((const char *)(pf + kk * MR), _MM_HINT_T1);
         _mm_prefetch((const char *)(pf + kk * MR + 16), _MM_HINT_T1);
-        const __m512 a0 = _mm512_loadu_ps(ap), a1 = _mm512_loadu_ps(ap + 16);
-        _Pragma("unroll") for (int j = 0; j < nr; j++) {
-            const __m512 bj = _mm512_set1_ps(b[j]);
-            c0[j] = _mm512_fmadd_ps(a0, bj, c0[j]);
-            c1[j] = _mm512_fmadd_ps(a1, bj, c1[j]);
-        }
-        ap += MR;
-        b += ldb;
+        k_step(nr, ap + kk * MR, b + kk * ldb, c0, c1);
     }
-    for (int64_t kk = pf_k; kk < k; kk++) {
-        const __m512 a0 = _mm512_loadu_ps(ap), a1 = _mm512_loadu_ps(ap + 16);
-        _Pragma("unroll") for (int j = 0; j < nr; j++) {
-            const __m512 bj = _mm512_set1_ps(b[j]);
-            c0[j] = _mm512_fmadd_ps(a0, bj, c0[j]);
-            c1[j] = _mm512_fmadd_ps(a1, bj, c1[j]);
-        }
-        ap += MR;
-        b += ldb;
-    }
+    for (; kk < k; kk++) k_step(nr, ap + kk * MR, b + kk * ldb, c0, c1);
     _Pragma("unroll") for (int j = 0; j < nr; j++) {
         _mm512_storeu_ps(acc + j * MR, c0[j]);
         _mm512_storeu_ps(acc + j * MR + 16, c1[j]);
