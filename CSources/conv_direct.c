@@ -25,8 +25,8 @@
  * vector of 16 positions instead (block_wide): per tap one load and 16
  * multiply-adds, each taking its weight as a broadcast operand, where the
  * 8-float block needs 8 loads for 12. Same taps in the same order, so the
- * same values. Against it on 2 threads (each layer alone, both timed in
- * one process): ResNet's stem 1.18-1.20 -> 1.12-1.16 ms, MobileNet's
+ * same values. Against the 8-float kernel on 2 threads (each layer alone,
+ * both timed in one process): ResNet's stem 1.18-1.20 -> 1.12-1.16 ms, MobileNet's
  * 0.17-0.19 -> 0.15-0.18, VGG's within 3% either way (27 taps a block
  * leave little to save); in ResNet-50's forward the stem went 1.31 ->
  * 1.15 ms, in ResNet-18's 1.21 -> 1.15 (best of 3 profiles each). */
@@ -90,9 +90,9 @@ static band_geom band_geometry(const ck_conv2d *p, const ck_conv_geom *g, int64_
     return b;
 }
 
-/* Scratch: the weights regrouped by channel block (tap-major, CB channels
- * side by side, so a block's six broadcasts come from one line), then
- * the split rows of one band. */
+/* Scratch: the weights regrouped by channel block (tap-major, a block's
+ * cb channels side by side, so that its broadcasts at a tap come from one
+ * or two lines), then the split rows of one band. */
 static int64_t weight_floats(const ck_conv2d *p, const ck_conv_geom *g, int64_t cb) {
     return ((int64_t)p->c_out + cb - 1) / cb * cb * g->rows;
 }
@@ -219,8 +219,9 @@ void block_wide(const direct_job *j, int64_t co, int cb, int64_t oh, int64_t at)
     }
     const int64_t n = w_out - at < VEC_WIDE ? w_out - at : VEC_WIDE;
     const __mmask16 mask = (__mmask16)((1u << n) - 1);
+    /* Unrolled with a test (not a loop to cb) so that acc stays in registers. */
     _Pragma("unroll") for (int c = 0; c < CB_WIDE; c++) {
-        if (c < cb) {
+        if (c >= cb) continue;
         __m512 out = acc[c];
         const int64_t o = (co + c) * plane + oh * w_out + at;
         if (j->res) out = _mm512_add_ps(out, n == VEC_WIDE ? _mm512_loadu_ps(j->res + o) : _mm512_maskz_loadu_ps(mask, j->res + o));
@@ -228,7 +229,6 @@ void block_wide(const direct_job *j, int64_t co, int cb, int64_t oh, int64_t at)
         if (j->clamp) out = _mm512_min_ps(_mm512_set1_ps(j->hi), _mm512_max_ps(_mm512_set1_ps(j->lo), out));
         if (n == VEC_WIDE) _mm512_storeu_ps(j->y + o, out);
         else _mm512_mask_storeu_ps(j->y + o, mask, out);
-        }
     }
 }
 

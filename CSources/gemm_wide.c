@@ -46,11 +46,12 @@ typedef struct wide_job {
 
 #define WIDE_TARGET __attribute__((target("avx512f")))
 
-/* Rows [i0, i0 + mr) and columns [q, q + 64) (keep[v]: which of the
- * 16 columns from q + 16 v exist) of C. mr is a constant after inlining. ReLU and Clip are done in
- * registers with the scalar rule's NaN behaviour (max and min return their
- * second operand when one is NaN, and the NaN is passed second); any other
- * activation runs over the stored row. */
+/* Rows [i0, i0 + mr) and columns [q, q + 64) (keep[v]: which of the 16
+ * columns from q + 16 v exist) of C. mr is a constant after inlining.
+ * ReLU and Clip are done in registers with the scalar rule's NaN
+ * behaviour (max and min return their second operand when one is NaN, and
+ * the NaN is passed second); any other activation runs over the stored
+ * row. */
 static inline __attribute__((always_inline)) WIDE_TARGET
 void wide_tile(const int mr, const wide_job *j, int64_t i0, int64_t q, const __mmask16 keep[WV]) {
     __m512 acc[WR][WV];
