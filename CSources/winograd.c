@@ -29,8 +29,9 @@
 #include "team.h"
 #include "vec.h"
 
-/* The most points per tile (F(4x4, 3x3)), and tiles per vector chunk. */
-enum { P = 36, CHUNK = VEC };
+/* The most points per tile (F(4x4, 3x3)), tiles per vector chunk, and
+ * the widest band (input_body), 7.5 KiB of stack for six rows. */
+enum { P = 36, CHUNK = VEC, BAND = 320 };
 
 static int points(int32_t m) { return (m + 2) * (m + 2); }
 
@@ -344,7 +345,12 @@ static inline int64_t chunk_len(const wino_geom *g, int64_t t, int64_t t1) {
     return n < CHUNK ? n : CHUNK;
 }
 
-/* The n lanes of a chunk to or from V and M. Half a chunk is common: the
+/* The n lanes of a chunk to or from V and M. Only a job's last chunk
+ * needs them: before it, the lanes past n are columns of later tiles of
+ * the same job, so all eight move and the extra ones are overwritten
+ * (input) or dropped (output). Variable-size memcpy calls for the 56x56
+ * rows' chunks of six tiles and the 28x28 rows' of seven had made the
+ * two transforms a third slower. Of the rest, half a chunk is common: the
  * 14x14 layers under F(4x4) and the 7x7 ones under F(2x2) have rows of
  * four tiles; a fixed-size copy of four floats is one 128-bit move, where
  * a call to memcpy with a variable size was 7% of ResNet-18's forward. */
@@ -396,21 +402,45 @@ void input_body(const wino_job *j, int64_t c0, int64_t c1, int64_t t0, int64_t t
     const int side = m + 2, span = m == 4 ? 36 : 18;
     int64_t plane = (int64_t)p->h_in * p->w_in, vp = (int64_t)p->c_in * j->ld;
     float buf[6][40];
+    /* A tile row that fits goes through a band instead: its side input
+     * rows, zero-padded, copied once, so that every chunk of the row
+     * reads whole spans. At 56x56 and below no chunk is inside, and
+     * through buf each of them had its rows built afresh, and read back
+     * by loads that straddle the copy's stores (no store forwarding):
+     * the band took a third off ResNet-18's input transform. */
+    const int64_t band_w = (g->tiles_w - 1) * m + span;
+    const int use_band = band_w <= BAND;
+    float band[6][BAND];
     for (int64_t c = c0; c < c1; c++) {
         float *vc = j->v + c * j->ld;
         for (int64_t t_ = t0, n; t_ < t1; t_ += n) {
             int64_t img = t_ / g->tiles, ty = t_ % g->tiles / g->tiles_w, tx = t_ % g->tiles_w;
             const float *xc = j->x + img * g->x_img + c * plane;
             n = chunk_len(g, t_, t1);
-            /* Each of the chunk's rows straight from x when all its span
-             * columns are inside, else through buf with the padding as
-             * real zeros. */
             int64_t ih0 = ty * m - p->pad_top, iw0 = tx * m - p->pad_left;
+            if (use_band && (tx == 0 || t_ == t0)) {   /* a new tile row: a block may start inside one */
+                int64_t pl = p->pad_left, w = p->w_in < band_w - pl ? p->w_in : band_w - pl;
+                for (int r = 0; r < side; r++) {
+                    int64_t ih = ih0 + r;
+                    if (ih < 0 || ih >= p->h_in) {
+                        zero_short(band[r], band_w);
+                        continue;
+                    }
+                    zero_short(band[r], pl);
+                    copy_short(band[r] + pl, xc + ih * p->w_in, w);
+                    zero_short(band[r] + pl + w, band_w - pl - w);
+                }
+            }
+            /* Otherwise each of the chunk's rows straight from x when all
+             * its span columns are inside, else through buf with the
+             * padding as real zeros. */
             int inside = ih0 >= 0 && ih0 + side <= p->h_in && iw0 >= 0 && iw0 + span <= p->w_in;
             vf t[6][6];
             for (int r = 0; r < side; r++) {
                 const float *src;
-                if (inside) {
+                if (use_band) {
+                    src = band[r] + tx * m;
+                } else if (inside) {
                     src = xc + (ih0 + r) * p->w_in + iw0;
                 } else {
                     memset(buf[r], 0, sizeof buf[r]);
@@ -432,7 +462,10 @@ void input_body(const wino_job *j, int64_t c0, int64_t c1, int64_t t0, int64_t t
                 vf o[6];
                 if (m == 4) bt6(t[0][k], t[1][k], t[2][k], t[3][k], t[4][k], t[5][k], o);
                 else bt4(t[0][k], t[1][k], t[2][k], t[3][k], o);
-                for (int i = 0; i < side; i++) store_n(dst + (i * side + k) * vp, o[i], n);
+                if (t_ + CHUNK <= t1)   /* lanes past n: the next chunk's columns, which it then writes */
+                    for (int i = 0; i < side; i++) vstore(dst + (i * side + k) * vp, o[i]);
+                else
+                    for (int i = 0; i < side; i++) store_n(dst + (i * side + k) * vp, o[i], n);
             }
         }
     }
@@ -481,7 +514,10 @@ void output_body(const wino_job *j, int64_t o0, int64_t o1, int64_t t0, int64_t 
             vf s[4][6];   /* A^T M, columns k */
             for (int k = 0; k < side; k++) {
                 vf mv[6], o[4];
-                for (int i = 0; i < side; i++) mv[i] = load_n(src + (i * side + k) * mp, n);
+                if (t_ + CHUNK <= t1)   /* lanes past n: other tiles of this job's, computed and dropped */
+                    for (int i = 0; i < side; i++) mv[i] = vload(src + (i * side + k) * mp);
+                else
+                    for (int i = 0; i < side; i++) mv[i] = load_n(src + (i * side + k) * mp, n);
                 if (m == 4) at6(mv[0], mv[1], mv[2], mv[3], mv[4], mv[5], o);
                 else at4(mv[0], mv[1], mv[2], mv[3], o);
                 for (int i = 0; i < m; i++) s[i][k] = o[i];

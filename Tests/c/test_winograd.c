@@ -137,6 +137,11 @@ static void test_geometries(void) {
     check_case(conv3x3(9, 32, 7, 7, 48, 1, 1, 1, 1), 3);
     check_case(conv3x3(11, 32, 9, 9, 8, 1, 1, 1, 1), 4);
     check_case(conv3x3(4, 256, 14, 14, 256, 1, 1, 1, 1), 7);
+    /* Tile rows through the band at its widest (72 4x4 tiles, 320
+     * floats), and rows too wide for it (83 and 165 tiles), read from x
+     * directly away from the edges. */
+    check_case(conv3x3(1, 3, 9, 288, 5, 1, 1, 1, 1), 5);
+    check_case(conv3x3(2, 3, 9, 330, 5, 1, 2, 0, 1), 6);
 }
 
 static void test_arguments(void) {
