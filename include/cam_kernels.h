@@ -276,8 +276,8 @@ ck_status ck_winograd_transform_weights(const ck_conv2d *p, int32_t m, const flo
 
 /* Scratch (floats) for ck_winograd_forward: (m + 2)^2 * (c_in + c_out)
  * per tile of a block of m x m output tiles (of any images of the batch),
- * the block bounded near 8 MiB (at least 16 tiles); independent of the
- * thread count. 0 when the path does not apply. */
+ * the block bounded near 8 MiB (at least 16 tiles), and 32 more per point;
+ * independent of the thread count. 0 when the path does not apply. */
 size_t ck_winograd_scratch_floats(const ck_conv2d *p, int32_t m);
 
 /* y = act(conv(x, w) + bias) as ck_conv2d_forward computes it, from U
