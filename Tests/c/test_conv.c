@@ -1052,9 +1052,23 @@ static void test_packed_conv_large(void) {
         conv(2, 256, 9, 8, 75, 1, 1, 1, 1, 0, 0, 0, 0, 1),
         conv(1, 257, 7, 5, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1),
     };
+    /* The short-k kernel's last columns short of a 64-wide tile, up to 48
+     * of them, go 16 at a time in 24 rows: tails of 2 (53 rows: two
+     * blocks of 24 and five more), 40 (three vectors, the last half
+     * full; 61 rows), 48 and 49 (a masked 64-wide tile again), each with
+     * an activation done in registers and one done over the stored rows. */
+    const ck_conv2d tails[] = {
+        conv(1, 32, 53, 10, 13, 1, 1, 1, 1, 0, 0, 0, 0, 1),
+        conv(1, 40, 61, 8, 13, 1, 1, 1, 1, 0, 0, 0, 0, 1),
+        conv(1, 24, 30, 8, 14, 1, 1, 1, 1, 0, 0, 0, 0, 1),
+        conv(1, 24, 30, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1),
+    };
+    const ck_act_kind tail_acts[] = {CK_ACT_CLIP, CK_ACT_SILU};
     for (int threads = 1; threads <= 3; threads++) {
         ck_set_threads(threads);
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) run_conv(&shapes[i], 1, CK_ACT_RELU, 0);
+        for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++)
+            for (size_t a = 0; a < 2; a++) run_conv(&tails[i], (int)a, tail_acts[a], 0);
     }
     ck_set_threads(0);
 }
