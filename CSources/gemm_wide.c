@@ -91,6 +91,17 @@ static inline __attribute__((always_inline)) void keep_masks(int64_t q, int64_t 
         keep[v] = left >= 16 * (v + 1) ? 0xFFFF : left <= 16 * v ? 0 : (__mmask16)((1u << (left - 16 * v)) - 1);
 }
 
+/* Activations not done in registers, over rows [i0, i1) and columns
+ * [c0, c1) just stored (still in L1). */
+static void act_rows(const wide_job *j, int64_t i0, int64_t i1, int64_t c0, int64_t c1) {
+    const ck_act_kind kind = j->act ? j->act->kind : CK_ACT_NONE;
+    if (kind == CK_ACT_NONE || kind == CK_ACT_RELU || kind == CK_ACT_CLIP || c1 <= c0) return;
+    for (int64_t i = i0; i < i1; i++) {
+        float *y = j->c + i * j->ldc + c0;
+        (void)ck_act_forward(j->act, y, y, c1 - c0);
+    }
+}
+
 #define WIDE_CASE(r) case r: wide_tile(r, WV, j, i0, q, keep); break;
 #define TAIL_CASE(r) case r: wide_tile(r, 1, j, i0, q, keep); break;
 /* Rows [r0, r1), columns [q0, q1): 64 columns at a time, six rows each;
@@ -109,23 +120,22 @@ static WIDE_TARGET void wide_block(const wide_job *j, int64_t r0, int64_t r1, in
             keep_masks(q, q1, keep);
             switch (mr) { WIDE_CASE(1) WIDE_CASE(2) WIDE_CASE(3) WIDE_CASE(4) WIDE_CASE(5) WIDE_CASE(6) default: break; }
         }
+        act_rows(j, i0, i0 + mr, q0, full);
     }
     for (int64_t q = full; q < q1; q += 16) {
+        const int64_t q_end = q + 16 < q1 ? q + 16 : q1;
         keep_masks(q, q1, keep);
         int64_t i0 = r0;
-        for (; i0 + TAIL_ROWS <= r1; i0 += TAIL_ROWS) wide_tile(TAIL_ROWS, 1, j, i0, q, keep);
+        for (; i0 + TAIL_ROWS <= r1; i0 += TAIL_ROWS) {
+            wide_tile(TAIL_ROWS, 1, j, i0, q, keep);
+            act_rows(j, i0, i0 + TAIL_ROWS, q, q_end);
+        }
         for (; i0 < r1; i0 += WR) {
             const int mr = (int)(r1 - i0 < WR ? r1 - i0 : WR);
             switch (mr) { TAIL_CASE(1) TAIL_CASE(2) TAIL_CASE(3) TAIL_CASE(4) TAIL_CASE(5) TAIL_CASE(6) default: break; }
+            act_rows(j, i0, i0 + mr, q, q_end);
         }
     }
-    /* Activations not done in registers: over the stored rows. */
-    const ck_act_kind kind = j->act ? j->act->kind : CK_ACT_NONE;
-    if (kind != CK_ACT_NONE && kind != CK_ACT_RELU && kind != CK_ACT_CLIP)
-        for (int64_t i = r0; i < r1; i++) {
-            float *y = j->c + i * j->ldc + q0;
-            (void)ck_act_forward(j->act, y, y, q1 - q0);
-        }
 }
 #undef WIDE_CASE
 #undef TAIL_CASE
