@@ -29,7 +29,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed passes.")
     var runs: Int = 20
 
-    @Option(help: "Threads (0: one per core). A batch of CAMs spreads its images over them; a forward pass splits each layer.")
+    @Option(help: "Threads (0: one per core). A batch (forward or CAMs) spreads its images over them, one image per thread; one image's forward pass splits each layer.")
     var threads: Int = 0
 
     @OptionGroup(title: "Limits") var limitOptions: LimitOptions
