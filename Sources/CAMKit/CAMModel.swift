@@ -16,8 +16,10 @@ public final class CAMModel: Sendable {
     private let judged = Locked<Set<[Int]>>([])
     /// The batch-1 structure walk (target candidates), once made (TargetLayer.swift).
     let structureCache = Locked<ModelStructure?>(nil)
+    /// Per batch shape, where its forward stops going image by image (BatchCut.swift).
+    let batchCuts = Locked<[[Int]: BatchCut?]>([:])
 
-    private struct PlanKey: Hashable { var shape: [Int]; var exposed: Set<Int> }
+    private struct PlanKey: Hashable { var shape: [Int]; var exposed: Set<Int>; var headNodes = 0 }
 
     /// Loads an ONNX model. Throws `CAMError` with code `.io`, `.format` or
     /// `.unsupported` naming the file, node or tensor at fault, `.memory` for
@@ -123,7 +125,9 @@ public final class CAMModel: Sendable {
     /// by image, each on one thread with single-threaded kernels (as
     /// `localize(each:)` does): splitting each layer of a batch across the
     /// cores syncs them once per layer and per image, and was 1.3x (ResNet-18)
-    /// to 2x (MobileNetV2) slower at batch 8 on 2 cores.
+    /// to 2x (MobileNetV2) slower at batch 8 on 2 cores. Except after the
+    /// batch's cut (BatchCut.swift): the last layers, whose weights
+    /// outweigh their activations, run once for the whole batch.
     public func forward(_ input: Tensor) throws(CAMError) -> Tensor {
         let n = input.shape.first ?? 1
         let workers = min(n, Runtime.threads)
@@ -138,8 +142,20 @@ public final class CAMModel: Sendable {
         // 8 those were 113 MB of Winograd U for its 7x7 layers).
         // An output that is not one row per image keeps the batch.
         try judgeLimits(input.shape)
-        guard try plan(for: imageShape, exposing: []).shapes[graph.outputs[0]]?.first == 1 else {
+        let imagePlan = try plan(for: imageShape, exposing: [])
+        guard imagePlan.shapes[graph.outputs[0]]?.first == 1 else {
             return try forward(input, returning: []).output
+        }
+        if let cut = try batchCut(input.shape, imagePlan: imagePlan) {
+            let heads = try Runtime.eachOnOneThread(n, workers: workers) { (i) throws(CAMError) in
+                let image = Tensor(uncheckedShape: imageShape, scalars: Array(input.scalars[(i * imageCount)..<((i + 1) * imageCount)]))
+                return try imagePlan.runHead(image, through: cut.imageStep, value: cut.value)
+            }
+            var shape = heads[0].shape
+            shape[0] = n
+            let batchPlan = try plan(for: input.shape, exposing: [], headNodes: cut.headNodes)
+            return try batchPlan.runTail(after: cut.batchStep, value: cut.value,
+                                         Tensor(uncheckedShape: shape, scalars: heads.flatMap(\.scalars)))
         }
         let outputs = try Runtime.eachOnOneThread(n, workers: workers) { (i) throws(CAMError) in
             let image = Tensor(uncheckedShape: imageShape, scalars: Array(input.scalars[(i * imageCount)..<((i + 1) * imageCount)]))
@@ -192,10 +208,12 @@ public final class CAMModel: Sendable {
         judged.withLock { _ = $0.insert(shape) }
     }
 
-    func plan(for shape: [Int], exposing exposed: Set<Int>) throws(CAMError) -> Plan {
-        let key = PlanKey(shape: shape, exposed: exposed)
+    /// The plan for `shape`, made on first use. `headNodes`: see Plan.init.
+    func plan(for shape: [Int], exposing exposed: Set<Int>, headNodes: Int = 0) throws(CAMError) -> Plan {
+        let key = PlanKey(shape: shape, exposed: exposed, headNodes: headNodes)
         if let cached = plans.withLock({ $0[key] }) { return cached }
-        let p = try Plan(graph: graph, inputShape: shape, exposed: exposed, limits: limits, weightCache: weightCache)
+        let p = try Plan(graph: graph, inputShape: shape, exposed: exposed, limits: limits, weightCache: weightCache,
+                         headNodes: headNodes)
         plans.withLock { $0[key] = p }
         return p
     }

@@ -29,7 +29,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed passes.")
     var runs: Int = 20
 
-    @Option(help: "Threads (0: one per core). A batch (forward or CAMs) spreads its images over them, one image per thread; one image's forward pass splits each layer.")
+    @Option(help: "Threads (0: one per core). A batch (forward or CAMs) spreads its images over them, one image per thread (a forward, up to its last stage of 8x8 or smaller maps, which the batch then runs as one); one image's forward pass splits each layer.")
     var threads: Int = 0
 
     @OptionGroup(title: "Limits") var limitOptions: LimitOptions

@@ -45,9 +45,12 @@ final class Plan: Sendable {
     /// weights made by earlier plans of the same model, and where this
     /// plan leaves its own. `transformWeights` false: a plan made only to
     /// judge the limits, which makes no transformed weights (Winograd's U,
-    /// packed weights) and must not be run for speed.
+    /// packed weights) and must not be run for speed. `headNodes`: graph
+    /// nodes below this index never run in this plan (a batch's layers
+    /// before its cut, BatchCut.swift), so they get no transformed weights
+    /// either.
     init(graph: Graph, inputShape: [Int], exposed: Set<Int> = [], limits: Limits = Limits(),
-         weightCache: WeightCache? = nil, transformWeights: Bool = true) throws(CAMError) {
+         weightCache: WeightCache? = nil, transformWeights: Bool = true, headNodes: Int = 0) throws(CAMError) {
         guard graph.inputs.count == 1 else {
             throw CAMError(.unsupported, "the model has \(graph.inputs.count) graph inputs; camkit runs single-input classifiers")
         }
@@ -89,7 +92,7 @@ final class Plan: Sendable {
             }
             var context = OpContext(node: node, operands: facts, opset: graph.opset, maxElements: limits.tensorElements)
             context.weightCache = weightCache
-            context.transformWeights = transformWeights
+            context.transformWeights = transformWeights && index >= headNodes
             context.outputExposed = node.outputs.contains(where: exposed.contains)
             var stepNode = index
             var stepNodes = [index]
@@ -257,22 +260,30 @@ final class Plan: Sendable {
         try Plan.checkFinite(input, name: graph.inputs[0].name)
         var values = [Value?](repeating: nil, count: graph.valueNames.count)
         values[graph.inputs[0].id] = .float(input)
-        var scratch = Plan.scratch(scratchFloats)
-        try scratch.withUnsafeMutableBufferPointer { (buffer) throws(CAMError) in
-            for (s, step) in steps.enumerated() {
-                let operands = step.inputs.map { id in id.flatMap { values[$0] ?? constants[$0] } }
-                let start = timer == nil ? 0 : monotonicNanoseconds()
-                let results = try step.run(operands, buffer)
-                if let timer { timer.nanoseconds[s] += monotonicNanoseconds() - start }
-                for (id, value) in zip(step.outputs, results) { values[id] = value }
-                for id in releaseAfter[s] where !wanted.contains(id) { values[id] = nil }
-            }
-        }
+        try runSteps(steps.indices, &values, keeping: wanted, timer: timer)
         var result: [Int: Value] = [:]
         for id in wanted.union(graph.outputs) {
             if let v = values[id] ?? constants[id] { result[id] = v }
         }
         return result
+    }
+
+    /// Runs steps[range] over `values` (indexed by value id), which holds
+    /// every value they read and do not compute; a value is dropped after
+    /// its last reader unless `keeping` holds it.
+    func runSteps(_ range: Range<Int>, _ values: inout [Value?], keeping: Set<Int> = [], timer: StepTimer? = nil) throws(CAMError) {
+        var scratch = Plan.scratch(range.map { steps[$0].scratch }.max() ?? 0)
+        try scratch.withUnsafeMutableBufferPointer { (buffer) throws(CAMError) in
+            for s in range {
+                let step = steps[s]
+                let operands = step.inputs.map { id in id.flatMap { values[$0] ?? constants[$0] } }
+                let start = timer == nil ? 0 : monotonicNanoseconds()
+                let results = try step.run(operands, buffer)
+                if let timer { timer.nanoseconds[s] += monotonicNanoseconds() - start }
+                for (id, value) in zip(step.outputs, results) { values[id] = value }
+                for id in releaseAfter[s] where !keeping.contains(id) { values[id] = nil }
+            }
+        }
     }
 
     /// A run's scratch, not zeroed: every kernel writes its scratch before
