@@ -130,36 +130,52 @@ public final class CAMModel: Sendable {
     /// outweigh their activations, run once for the whole batch.
     public func forward(_ input: Tensor) throws(CAMError) -> Tensor {
         let n = input.shape.first ?? 1
-        let workers = min(n, Runtime.threads)
-        guard workers > 1, input.shape.count >= 2, graph.inputs.count == 1, graph.inputs[0].shape.first == .some(nil) else {
-            return try forward(input, returning: []).output
-        }
+        guard input.shape.count >= 2, n >= 1, input.count % n == 0 else { return try forward(input, returning: []).output }
         let imageShape = [1] + input.shape.dropFirst(), imageCount = input.count / n
+        return try forward(images: n, shape: imageShape, whole: input) { (i) throws(CAMError) in
+            Tensor(uncheckedShape: imageShape, scalars: Array(input.scalars[(i * imageCount)..<((i + 1) * imageCount)]))
+        }
+    }
+
+    /// forward(_:) of the batch of `n` images `image(0)`, ..., `image(n - 1)`
+    /// (each of `shape`, [1, C, H, W]), each made on the thread that runs it
+    /// (Score-CAM's masked inputs); `whole` is the batch, if the caller has it.
+    func forward(images n: Int, shape imageShape: [Int], whole: Tensor? = nil,
+                 _ image: @Sendable (Int) throws(CAMError) -> Tensor) throws(CAMError) -> Tensor {
+        let batchShape = [n] + imageShape.dropFirst()
+        func batch() throws(CAMError) -> Tensor {
+            if let whole { return whole }
+            var scalars: [Float] = []
+            for i in 0..<n { scalars += try image(i).scalars }
+            return Tensor(uncheckedShape: batchShape, scalars: scalars)
+        }
+        let workers = min(n, Runtime.threads)
+        guard workers > 1, graph.inputs.count == 1, graph.inputs[0].shape.first == .some(nil) else {
+            return try forward(batch(), returning: []).output
+        }
         // The plans are made (and their errors raised) before any thread
         // starts. The batch is judged by the limits too, as the caller gave
         // it, however it is split: by a plan that is not kept and makes no
         // transformed weights, since it never runs (for ResNet-18 at batch
         // 8 those were 113 MB of Winograd U for its 7x7 layers).
         // An output that is not one row per image keeps the batch.
-        try judgeLimits(input.shape)
+        try judgeLimits(batchShape)
         let imagePlan = try plan(for: imageShape, exposing: [])
         guard imagePlan.shapes[graph.outputs[0]]?.first == 1 else {
-            return try forward(input, returning: []).output
+            return try forward(batch(), returning: []).output
         }
-        if let cut = try batchCut(input.shape, imagePlan: imagePlan) {
+        if let cut = try batchCut(batchShape, imagePlan: imagePlan) {
             let heads = try Runtime.eachOnOneThread(n, workers: workers) { (i) throws(CAMError) in
-                let image = Tensor(uncheckedShape: imageShape, scalars: Array(input.scalars[(i * imageCount)..<((i + 1) * imageCount)]))
-                return try imagePlan.runHead(image, through: cut.imageStep, value: cut.value)
+                try imagePlan.runHead(try image(i), through: cut.imageStep, value: cut.value)
             }
             var shape = heads[0].shape
             shape[0] = n
-            let batchPlan = try plan(for: input.shape, exposing: [], headNodes: cut.headNodes)
+            let batchPlan = try plan(for: batchShape, exposing: [], headNodes: cut.headNodes)
             return try batchPlan.runTail(after: cut.batchStep, value: cut.value,
                                          Tensor(uncheckedShape: shape, scalars: heads.flatMap(\.scalars)))
         }
         let outputs = try Runtime.eachOnOneThread(n, workers: workers) { (i) throws(CAMError) in
-            let image = Tensor(uncheckedShape: imageShape, scalars: Array(input.scalars[(i * imageCount)..<((i + 1) * imageCount)]))
-            return try forward(image, returning: []).output
+            try forward(try image(i), returning: []).output
         }
         var shape = outputs[0].shape
         let scalars = outputs.flatMap(\.scalars)

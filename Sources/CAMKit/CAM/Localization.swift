@@ -196,12 +196,13 @@ extension CAMModel {
             for ch in dead { logits[ch] = out.scalars }
         }
         let batchSize = 32
-        var upsampled = [Float](repeating: 0, count: plane)
         for start in stride(from: 0, to: live.count, by: batchSize) {
-            let group = live[start..<min(start + batchSize, live.count)]
-            var batch = [Float](repeating: 0, count: group.count * channels * plane)
-            for (j, ch) in group.enumerated() {
+            let group = Array(live[start..<min(start + batchSize, live.count)])
+            // Each masked input is made on the thread that runs it.
+            let out = try forward(images: group.count, shape: [1, channels, inH, inW]) { (j) throws(CAMError) in
+                let ch = group[j]
                 let source = Array(a.scalars[(ch * h * w)..<((ch + 1) * h * w)])
+                var upsampled = [Float](repeating: 0, count: plane)
                 try kernel("Score-CAM upsampling") {
                     upsampled.withUnsafeMutableBufferPointer {
                         ck_resize_bilinear(source, Int32(h), Int32(w), $0.baseAddress, Int32(inH), Int32(inW), CK_RESIZE_ALIGN_CORNERS)
@@ -209,12 +210,13 @@ extension CAMModel {
                 }
                 let lo = upsampled.min()!, hi = upsampled.max()!
                 let denominator = hi - lo + 1e-8
+                var masked = [Float](repeating: 0, count: channels * plane)
                 for p in 0..<channels {
-                    let offset = (j * channels + p) * plane, inputOffset = p * plane
-                    for i in 0..<plane { batch[offset + i] = input.scalars[inputOffset + i] * ((upsampled[i] - lo) / denominator) }
+                    let offset = p * plane
+                    for i in 0..<plane { masked[offset + i] = input.scalars[offset + i] * ((upsampled[i] - lo) / denominator) }
                 }
+                return Tensor(uncheckedShape: [1, channels, inH, inW], scalars: masked)
             }
-            let out = try forward(Tensor(uncheckedShape: [group.count, channels, inH, inW], scalars: batch))
             let classes = out.shape[1]
             for (j, ch) in group.enumerated() { logits[ch] = Array(out.scalars[(j * classes)..<((j + 1) * classes)]) }
         }
