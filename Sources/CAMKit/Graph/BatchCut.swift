@@ -39,8 +39,9 @@ extension Plan {
         for (s, step) in steps.enumerated() {
             for case let id? in step.inputs where producer[id] != nil { lastRead[id] = s }
         }
-        // The output is read after the last step: no cut may leave it behind.
-        lastRead[output] = steps.count
+        // The output is read after the last step: no cut may leave it behind
+        // (unless it is a constant, which no step makes).
+        if producer[output] != nil { lastRead[output] = steps.count }
         // crossing[s]: computed values made at or before step s and read after it.
         var crossing = [Int](repeating: 0, count: steps.count + 1)
         // A value made by step p (the input: p = -1) and last read by step
