@@ -133,29 +133,6 @@ import Testing
         #expect(model.weightCache.count > single + 2)
     }
 
-    /// ResNet-18's four fixture images as one batch on two threads: heads
-    /// image by image, layer4.1 and the classifier as one batch, and each
-    /// row is still its image's logits from PyTorch.
-    @Test func cutBatchGivesEachImagesLogits() throws {
-        let model = try CAMModel(contentsOf: Fixtures.modelURL("resnet18"))
-        let entries = try Fixtures.manifest("resnet18")["images"] as! [[String: Any]]
-        let order = [1, 1, 0, 1]
-        var batch: [Float] = []
-        var references: [Tensor] = []
-        for i in order {
-            batch += try Fixtures.npy(entries[i]["input"] as! String).scalars
-            references.append(try Fixtures.npy("models/resnet18/\(entries[i]["id"] as! String)/logits.npy"))
-        }
-        let input = try Tensor(shape: [order.count, 3, 224, 224], scalars: batch)
-        #expect(try model.batchCut(input.shape, imagePlan: model.plan(for: [1, 3, 224, 224], exposing: [])) != nil)
-        let out = try Runtime.withThreads(2) { () throws(CAMError) in try model.forward(input) }
-        #expect(out.shape == [order.count, 1000])
-        for (i, ref) in references.enumerated() {
-            let row = try Tensor(shape: [1, 1000], scalars: Array(out.scalars[(i * 1000)..<((i + 1) * 1000)]))
-            #expect(Fixtures.maxAbsDiff(row, ref) <= Fixtures.tolerance(ref), "image \(i)")
-        }
-    }
-
     /// The cuts of ResNet-18's plan are where one tensor alone carries the
     /// network on: after the stem's ReLU, the max pool, each of the eight
     /// residual blocks (their last ReLU), the global pool and the flatten;
