@@ -171,7 +171,7 @@ public final class CAMModel: Sendable {
             var shape = heads[0].shape
             shape[0] = n
             let batchPlan = try plan(for: batchShape, exposing: [], headNodes: cut.headNodes)
-            return try batchPlan.runTail(after: cut.batchStep, value: cut.value,
+            return try batchPlan.runFromCut(after: cut.batchStep, value: cut.value,
                                          Tensor(uncheckedShape: shape, scalars: heads.flatMap(\.scalars)))
         }
         let outputs = try Runtime.eachOnOneThread(n, workers: workers) { (i) throws(CAMError) in

@@ -82,8 +82,11 @@ extension Plan {
     }
 
     /// Runs the steps after `last` from `value` (the batch's values at the
-    /// cut) and returns the first graph output.
-    func runTail(after last: Int, value id: Int, _ value: Tensor) throws(CAMError) -> Tensor {
+    /// cut) and returns the first graph output. Unlike runTail(_:target:)
+    /// (Ablation-CAM), which runs only the steps that read its target, this
+    /// runs every step after the cut, which by the cut's definition read
+    /// nothing from before it but `value`.
+    func runFromCut(after last: Int, value id: Int, _ value: Tensor) throws(CAMError) -> Tensor {
         guard value.shape == shapes[id] else {
             throw CAMError(.internal, "a value of shape \(value.shape) given for '\(graph.valueNames[id])' of shape \(shapes[id] ?? [])")
         }
