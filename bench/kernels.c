@@ -7,7 +7,9 @@
  *   clang -std=c11 -O2 -Iinclude -ICSources CSources/[every .c] bench/kernels.c -lopenblas -lm
  * Optional arguments: the thread count for the second ResNet table
  * (default: one per core); "winograd" after it runs the Winograd table only,
- * "depthwise" the depthwise table only, on that many threads. */
+ * "depthwise" the depthwise table only, on that many threads; "peak" the
+ * throughput of a large square OpenBLAS sgemm on 1 thread and on that many,
+ * the practical ceiling bench/bounds.py divides by. */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,6 +289,31 @@ static void winograd_table(int threads) {
     ck_set_threads(0);
 }
 
+/* A 2048 x 2048 x 2048 sgemm (OpenBLAS, its own threads): the best of
+ * several runs, in GMAC/s. */
+static void peak_table(int threads) {
+    const int n = 2048;
+    float *a = random_floats((size_t)n * n), *b = random_floats((size_t)n * n), *c = random_floats((size_t)n * n);
+    printf("OpenBLAS sgemm %d x %d x %d, best of 10 runs (GMAC/s)\n", n, n, n);
+    const int counts[2] = {1, threads};
+    for (int i = 0; i < (threads > 1 ? 2 : 1); i++) {
+        const int t = counts[i];
+        openblas_set_num_threads(t);
+        double best = 1e30;
+        for (int r = 0; r < 11; r++) {
+            double t0 = now();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+            double dt = now() - t0;
+            if (r > 0 && dt < best) best = dt;   /* the first run warms up */
+        }
+        printf("threads %d: %.1f GMAC/s\n", t, (double)n * n * n / best * 1e-9);
+    }
+    openblas_set_num_threads(1);
+    free(a);
+    free(b);
+    free(c);
+}
+
 int main(int argc, char **argv) {
     /* One thread per core, unless a count is given. */
     int threads = argc > 1 ? atoi(argv[1]) : 0;
@@ -294,6 +321,10 @@ int main(int argc, char **argv) {
     threads = ck_set_threads(0);
     ck_set_threads(threads);
     printf("threads: %d (the tables say which they use)\n\n", threads);
+    if (argc > 2 && strcmp(argv[2], "peak") == 0) {
+        peak_table(threads);
+        return 0;
+    }
     if (argc > 2 && strcmp(argv[2], "winograd") == 0) {
         winograd_table(threads);
         return 0;
