@@ -108,6 +108,12 @@ static struct {
  * elsewhere. */
 enum { SPIN = 20000 };
 
+static inline void pause_once(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 static void take_items(job *j) {
     for (;;) {
         int64_t b = atomic_fetch_add_explicit(&j->next, j->grab, memory_order_relaxed);
@@ -121,11 +127,8 @@ static void *worker_main(void *arg) {
     ck_blas_single_threaded();
     unsigned seen = atomic_load_explicit(&pool.generation, memory_order_acquire);
     for (;;) {
-        for (int i = 0; i < SPIN && atomic_load_explicit(&pool.generation, memory_order_acquire) == seen; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-        }
+        for (int i = 0; i < SPIN && atomic_load_explicit(&pool.generation, memory_order_acquire) == seen; i++)
+            pause_once();
         pthread_mutex_lock(&pool.lock);
         while (atomic_load_explicit(&pool.generation, memory_order_acquire) == seen)
             pthread_cond_wait(&pool.wake, &pool.lock);
@@ -195,17 +198,14 @@ void ck_parallel_for(ck_items *fn, void *ctx, int64_t items, int threads) {
     /* No one joins from now on; wait for those who did, spinning first:
      * they are usually a grab behind, and sleeping here put a futex wake-up
      * (tens of us) into every layer whose helper finished last.
-     * MobileNetV2's forward on 2 threads went 8.1 -> 7.5 ms (alternated
-     * processes, in one of this VM's slow spells). */
+     * MobileNetV2's forward on 2 threads went 4.37-4.41 -> 3.92-4.13 ms
+     * (alternated processes; 8.1 -> 7.5 in one of this VM's slow spells). */
     pthread_mutex_lock(&pool.lock);
     pool.current = NULL;
     int joined = j.helpers_joined;
     pthread_mutex_unlock(&pool.lock);
-    for (int i = 0; i < SPIN && atomic_load_explicit(&j.helpers_done, memory_order_acquire) < joined; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    }
+    for (int i = 0; i < SPIN && atomic_load_explicit(&j.helpers_done, memory_order_acquire) < joined; i++)
+        pause_once();
     if (atomic_load_explicit(&j.helpers_done, memory_order_acquire) < joined) {
         pthread_mutex_lock(&pool.lock);
         while (atomic_load_explicit(&j.helpers_done, memory_order_acquire) < joined)
