@@ -153,6 +153,9 @@ public final class CAMModel: Sendable {
         guard workers > 1, graph.inputs.count == 1, graph.inputs[0].shape.first == .some(nil) else {
             return try forward(batch(), returning: []).output
         }
+        // Checked whole, so that a NaN's place is given in the batch the
+        // caller passed, as on one thread, not within one image of it.
+        if let whole { try Plan.checkFinite(whole, name: graph.inputs[0].name) }
         // The plans are made (and their errors raised) before any thread
         // starts. The batch is judged by the limits too, as the caller gave
         // it, however it is split: by a plan that is not kept and makes no

@@ -61,6 +61,40 @@ import Testing
         #expect(model.graph.valueNames[cut.value] == "p")
     }
 
+    /// A NaN in one image of a batch spread over threads is refused, and
+    /// its place is given in the batch as the caller passed it, as on one
+    /// thread: through a cut (a pooled 8x8 net) and without one (a 16x16
+    /// output, never 64 positions or fewer).
+    @Test func aNaNInABatchIsRefusedWithItsPlaceInTheBatch() throws {
+        let pooled = B.model(nodes: [
+            B.node("Conv", ["input", "w"], ["c"], ints: ["pads": [1, 1, 1, 1]]),
+            B.node("Relu", ["c"], ["r"]),
+            B.node("GlobalAveragePool", ["r"], ["g"]),
+            B.node("Flatten", ["g"], ["y"]),
+        ], initializers: [B.floats("w", [2, 2, 3, 3], w)], input: ("input", [nil, 2, 8, 8]), outputs: ["y"])
+        let map = B.model(nodes: [
+            B.node("Conv", ["input", "w"], ["c"], ints: ["pads": [1, 1, 1, 1]]),
+            B.node("Relu", ["c"], ["y"]),
+        ], initializers: [B.floats("w", [2, 2, 3, 3], w)], input: ("input", [nil, 2, 16, 16]), outputs: ["y"])
+        for (data, side, cuts) in [(pooled, 8, true), (map, 16, false)] {
+            let model = try CAMModel(data: data)
+            let plan = try model.plan(for: [1, 2, side, side], exposing: [])
+            #expect((try model.batchCut([3, 2, side, side], imagePlan: plan) != nil) == cuts)
+            let plane = 2 * side * side
+            var x = try Tensor(shape: [3, 2, side, side], scalars: (0..<(3 * plane)).map { Float($0 % 7) / 7 })
+            x.scalars[plane + 5] = .nan
+            for threads in [1, 2] {
+                do {
+                    _ = try Runtime.withThreads(threads) { () throws(CAMError) in try model.forward(x) }
+                    Issue.record("\(side)x\(side), threads \(threads): no error")
+                } catch {
+                    #expect(error.code == .argument && error.message.contains("NaN at flat index \(plane + 5)")
+                            && error.message.contains("[3, 2, \(side), \(side)]"), "threads \(threads): \(error.message)")
+                }
+            }
+        }
+    }
+
     /// An output that no step makes (a constant) has no cut to find and
     /// must not trip the search: each image gets the constant.
     @Test func aConstantOutputHasNoCut() throws {

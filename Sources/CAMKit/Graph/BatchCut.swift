@@ -68,12 +68,7 @@ extension Plan {
 
     /// Runs steps[0...last] on one image and returns `value`, their output.
     func runHead(_ input: Tensor, through last: Int, value: Int) throws(CAMError) -> Tensor {
-        guard input.shape == inputShape else {
-            throw CAMError(.argument, "input of shape \(input.shape) given to a plan for \(inputShape)")
-        }
-        try Plan.checkFinite(input, name: graph.inputs[0].name)
-        var values = [Value?](repeating: nil, count: graph.valueNames.count)
-        values[graph.inputs[0].id] = .float(input)
+        var values = try startingValues(input)
         try runSteps(0..<(last + 1), &values, keeping: [value])
         guard case .float(let t)? = values[value] else {
             throw CAMError(.internal, "the layers before the batch's cut did not compute '\(graph.valueNames[value])'")

@@ -254,18 +254,25 @@ final class Plan: Sendable {
     /// outputs are always included). `timer`, if given, gets each step's
     /// wall time added to its slot.
     func run(_ input: Tensor, returning wanted: Set<Int> = [], timer: StepTimer? = nil) throws(CAMError) -> [Int: Value] {
-        guard input.shape == inputShape else {
-            throw CAMError(.argument, "input of shape \(input.shape) given to a plan for \(inputShape)")
-        }
-        try Plan.checkFinite(input, name: graph.inputs[0].name)
-        var values = [Value?](repeating: nil, count: graph.valueNames.count)
-        values[graph.inputs[0].id] = .float(input)
+        var values = try startingValues(input)
         try runSteps(steps.indices, &values, keeping: wanted, timer: timer)
         var result: [Int: Value] = [:]
         for id in wanted.union(graph.outputs) {
             if let v = values[id] ?? constants[id] { result[id] = v }
         }
         return result
+    }
+
+    /// The value table (indexed by value id) holding only the graph input,
+    /// once `input` has this plan's shape and no NaN or infinity.
+    func startingValues(_ input: Tensor) throws(CAMError) -> [Value?] {
+        guard input.shape == inputShape else {
+            throw CAMError(.argument, "input of shape \(input.shape) given to a plan for \(inputShape)")
+        }
+        try Plan.checkFinite(input, name: graph.inputs[0].name)
+        var values = [Value?](repeating: nil, count: graph.valueNames.count)
+        values[graph.inputs[0].id] = .float(input)
+        return values
     }
 
     /// Runs steps[range] over `values` (indexed by value id), which holds
