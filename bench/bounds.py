@@ -1,13 +1,13 @@
 """The fastest a forward pass could be here: multiply-adds over the machine's GEMM ceiling.
 
     build/bench/kernels 2 peak                      # the ceiling: a large OpenBLAS sgemm, GMAC/s
-    bench/.venv/bin/python bench/bounds.py --gmacs 110 MODEL.onnx [...]
+    bench/.venv/bin/python bench/bounds.py --gmacs 104 MODEL.onnx [...]
 
 For each model (batch 1, its input shape with the batch set to 1) it counts the multiply-adds
 of every Conv, Gemm and MatMul, then those camkit's kernels actually spend: a 3x3 stride-1
 convolution that takes Winograd (winograd.c, Winograd.tile: 16 channels or more in and out)
-spends 36 per 4x4 output tile and channel pair, the best case of F(4x4, 3x3), a quarter of the
-direct count; everything else its direct count. Divided by --gmacs, that is a lower bound on
+spends 36 per 4x4 output tile and channel pair, the best case of F(4x4, 3x3), about a quarter
+of the direct count; everything else its direct count. Divided by --gmacs, that is a lower bound on
 the forward's time: transforms, im2col, pooling, activations and memory traffic all come on
 top. A target that needs less time than this bound cannot be met by better kernels, only by
 doing less arithmetic. bench/RESULTS.md holds the measured times it is set against.
