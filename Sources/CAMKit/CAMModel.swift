@@ -143,11 +143,17 @@ public final class CAMModel: Sendable {
     func forward(images n: Int, shape imageShape: [Int], whole: Tensor? = nil,
                  _ image: @Sendable (Int) throws(CAMError) -> Tensor) throws(CAMError) -> Tensor {
         let batchShape = [n] + imageShape.dropFirst()
+        // Per-image tensors (each [1, ...]) as one batch of them.
+        func stacked(_ parts: [Tensor]) -> Tensor {
+            var shape = parts[0].shape
+            shape[0] = parts.count
+            return Tensor(uncheckedShape: shape, scalars: parts.flatMap(\.scalars))
+        }
         func batch() throws(CAMError) -> Tensor {
             if let whole { return whole }
-            var scalars: [Float] = []
-            for i in 0..<n { scalars += try image(i).scalars }
-            return Tensor(uncheckedShape: batchShape, scalars: scalars)
+            var images: [Tensor] = []
+            for i in 0..<n { images.append(try image(i)) }
+            return stacked(images)
         }
         let workers = min(n, Runtime.threads)
         guard workers > 1, graph.inputs.count == 1, graph.inputs[0].shape.first == .some(nil) else {
@@ -171,19 +177,12 @@ public final class CAMModel: Sendable {
             let heads = try Runtime.eachOnOneThread(n, workers: workers) { (i) throws(CAMError) in
                 try imagePlan.runHead(try image(i), through: cut.imageStep, value: cut.value)
             }
-            var shape = heads[0].shape
-            shape[0] = n
             let batchPlan = try plan(for: batchShape, exposing: [], headNodes: cut.headNodes)
-            return try batchPlan.runFromCut(after: cut.batchStep, value: cut.value,
-                                         Tensor(uncheckedShape: shape, scalars: heads.flatMap(\.scalars)))
+            return try batchPlan.runFromCut(after: cut.batchStep, value: cut.value, stacked(heads))
         }
-        let outputs = try Runtime.eachOnOneThread(n, workers: workers) { (i) throws(CAMError) in
+        return stacked(try Runtime.eachOnOneThread(n, workers: workers) { (i) throws(CAMError) in
             try forward(try image(i), returning: []).output
-        }
-        var shape = outputs[0].shape
-        let scalars = outputs.flatMap(\.scalars)
-        shape[0] = n
-        return Tensor(uncheckedShape: shape, scalars: scalars)
+        })
     }
 
     /// Runs the network and also returns the named intermediate tensors.
